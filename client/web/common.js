@@ -1,0 +1,161 @@
+// Shared by the customer and teller pages: the stored login, API calls with the bearer token,
+// the test hooks on window.vbank, the message area and the login form.
+
+const API = '/api/v1';
+const MAX_MESSAGES = 50;
+
+/** Raised when the server no longer accepts our token: the page goes back to its login form. */
+export class AuthError extends Error {}
+
+/**
+ * What tests (and curious developers) read from the page. Fields are updated in place by the
+ * pages; pcState is a getter set by the page that owns the peer connection.
+ */
+export const hooks = {
+  state: 'login',
+  sessionId: null,
+  messages: [], // the last MAX_MESSAGES messages received on the WebSocket
+  pcState: null,
+  remoteFrames: 0, // remote video frames rendered, counted with requestVideoFrameCallback
+  remoteWidth: 0,
+  remoteHeight: 0,
+};
+window.vbank = hooks;
+
+export function recordMessage(msg) {
+  hooks.messages.push(msg);
+  if (hooks.messages.length > MAX_MESSAGES) hooks.messages.shift();
+}
+
+// The login lives in sessionStorage (one tab, gone when it closes), one key per page, so a tab
+// that opens / after /teller does not reuse the teller's token.
+export function loadLogin(page) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(`vbank.${page}`) ?? 'null');
+    return saved && saved.token ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveLogin(page, login) {
+  sessionStorage.setItem(`vbank.${page}`, JSON.stringify(login));
+}
+
+export function clearLogin(page) {
+  sessionStorage.removeItem(`vbank.${page}`);
+}
+
+/** POST /auth/login; resolves to {token, role, username} or throws an Error to show the user. */
+export async function login(username, password) {
+  let r;
+  try {
+    r = await fetch(`${API}/auth/login`, {
+      method: 'POST',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({username, password}),
+    });
+  } catch {
+    throw new Error('Cannot reach the branch. Please try again. · 无法连接，请稍后再试');
+  }
+  if (r.status === 401) throw new Error('Wrong user name or password. · 用户名或密码错误');
+  if (!r.ok) throw new Error(`Login failed (HTTP ${r.status}). · 登录失败`);
+  const body = await r.json();
+  return {token: body.access_token, role: body.role, username};
+}
+
+/** GET an API path with the bearer token; throws AuthError on 401. */
+export async function apiGet(path, token) {
+  const r = await fetch(`${API}${path}`, {headers: {Authorization: `Bearer ${token}`}});
+  if (r.status === 401) throw new AuthError('Your login has expired. · 登录已过期');
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+export const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+/** Build an element: h('li', {class: 'x'}, 'text', child). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v == null) continue;
+    if (k === 'class') el.className = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  el.append(...children.filter((c) => c != null));
+  return el;
+}
+
+export function formatWait(seconds) {
+  if (seconds == null || Number.isNaN(seconds)) return '–';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+}
+
+/** The page's message area: errors and notices the user should read. */
+export class MessageArea {
+  constructor(root) {
+    this.root = root; // a container with aria-live, shared by both kinds of message
+  }
+
+  show(text, kind = 'notice') {
+    const item = h('div', {class: `message ${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-kind': kind},
+      h('span', {}, text),
+      h('button', {class: 'close', type: 'button', 'aria-label': 'Dismiss · 关闭',
+        onclick: () => item.remove()}, '×'));
+    this.root.append(item);
+    while (this.root.children.length > 5) this.root.firstElementChild.remove();
+  }
+
+  clear() {
+    this.root.replaceChildren();
+  }
+}
+
+/** Human text for a server error message; known codes get a friendlier sentence. */
+export function errorText(msg) {
+  const known = {
+    queue_empty: 'Nobody is waiting in your queues. · 当前无人排队',
+    busy: 'You are already in a call. · 您正在通话中',
+    unknown_service: 'That service is not offered. · 不提供该业务',
+    not_in_session: 'There is no call to act on. · 当前没有通话',
+    media_error: 'The video connection failed. · 视频连接失败',
+  };
+  return known[msg.code] ?? `${msg.message || msg.code || 'Error'}${msg.code ? ` (${msg.code})` : ''}`;
+}
+
+/**
+ * Wire the login form: on success saves the login and calls onLoggedIn(login). `role` is the
+ * role this page is for; another role is refused with a pointer to the right page.
+ */
+export function setupLoginForm({page, role, otherPages, onLoggedIn}) {
+  const form = $('#login-form');
+  const error = $('#login-error');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    const submit = form.querySelector('[type=submit]');
+    submit.disabled = true;
+    try {
+      const result = await login(form.elements.username.value.trim(), form.elements.password.value);
+      if (result.role !== role) {
+        const where = otherPages[result.role];
+        error.textContent = where
+          ? `This page is for ${role}s; please use ${where}. · 请使用 ${where}`
+          : `This page is for ${role}s. · 本页面仅供${role === 'teller' ? '柜员' : '客户'}使用`;
+        return;
+      }
+      saveLogin(page, result);
+      form.reset();
+      onLoggedIn(result);
+    } catch (e) {
+      error.textContent = e.message;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+}

@@ -1,0 +1,78 @@
+"""Settings: every tunable of the branch, read from ``VBANK_*`` variables, in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The signing key used when none is configured; accepted only with ``--demo``.
+DEMO_SECRET = "vbank-demo-secret-do-not-use-in-production"
+
+
+class Settings(BaseSettings):
+    """The server's configuration. Command-line options override these."""
+
+    model_config = SettingsConfigDict(env_prefix="VBANK_", extra="ignore")
+
+    data: Path = Field(Path("./var"), description="data directory: database, recordings")
+    db: str | None = Field(None, description="database URL; SQLite under `data` when unset")
+    redis: str | None = Field(None, description="Redis URL for multi-node mode")
+    secret: str = Field(DEMO_SECRET, description="HMAC key for bearer tokens")
+    token_ttl_s: int = Field(1800, ge=60, description="bearer token lifetime")
+    lang: str = Field("en", description="default session language: en | zh")
+    vosk_model: Path | None = Field(None, description="a vosk model directory users bring")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    demo: bool = False
+
+    ice_hosts: str = Field("", description="comma-separated ICE host addresses; default: host")
+    ice_servers: str = Field("", description="comma-separated STUN/TURN URLs; none by default")
+    media_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=0,
+        description="media worker processes; 0 runs media in the server process",
+    )
+    max_sessions_per_worker: int = Field(6, ge=1)
+    admission_max_lag_ms: float = Field(50.0, gt=0)
+
+    max_ws_message_bytes: int = Field(65536, ge=1024)
+    ws_auth_timeout_s: float = Field(5.0, gt=0)
+    ws_ping_s: float = Field(15.0, gt=0)
+    reconnect_grace_s: float = Field(30.0, ge=0)
+    max_login_body_bytes: int = 4096
+
+    @property
+    def database_url(self) -> str:
+        """The async SQLAlchemy URL for the configured database."""
+        return async_url(self.db or f"sqlite:///{self.data / 'vbank.db'}")
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data / "recordings"
+
+    @property
+    def ice_host_list(self) -> list[str]:
+        hosts = [h.strip() for h in self.ice_hosts.split(",") if h.strip()]
+        if hosts:
+            return hosts
+        # A wildcard bind address is not a candidate; offer loopback and let admins set hosts.
+        return [self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"]
+
+    @property
+    def ice_server_list(self) -> list[str]:
+        return [u.strip() for u in self.ice_servers.split(",") if u.strip()]
+
+
+def async_url(url: str) -> str:
+    """Map a plain database URL to the async driver SQLAlchemy needs."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    return url
+

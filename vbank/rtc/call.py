@@ -1,0 +1,223 @@
+"""One call's media: a peer connection per participant ("leg"), relayed and recorded.
+
+The customer's leg and the teller's leg both terminate here. Whatever one leg receives is
+fanned out to the other leg's outgoing tracks and to that leg's recorder. A leg can be
+rebuilt under the same session (a reconnect: aiortc has no ICE restart), and the teller's
+leg can be replaced by another teller's while the customer's stays up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
+from aiortc.jitterbuffer import JitterBuffer
+
+from vbank.rtc import BadSdp, RtcError
+from vbank.rtc.ice import rtc_configuration
+from vbank.rtc.packets import MediaPacket
+from vbank.rtc.recorder import LegRecorder, RecordingInfo
+from vbank.rtc.relay import Fanout, RelayTrack
+
+log = logging.getLogger(__name__)
+
+ROLES = ("customer", "teller")
+#: the largest SDP accepted; real offers are a few KB
+MAX_SDP_BYTES = 32_000
+#: audio packets held before playout: 1 instead of aiortc's 4 saves 60 ms per hop
+AUDIO_PREFETCH = 1
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+def other(role: str) -> str:
+    return "teller" if role == "customer" else "customer"
+
+
+def check_offer_sdp(sdp: object) -> str:
+    """Refuse what cannot be an SDP offer before aiortc parses it."""
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise BadSdp("sdp must be a non-empty string")
+    if len(sdp.encode()) > MAX_SDP_BYTES:
+        raise BadSdp(f"sdp larger than {MAX_SDP_BYTES} bytes")
+    if not sdp.lstrip().startswith("v=0"):
+        raise BadSdp("sdp must start with v=0")
+    if "\nm=" not in sdp.replace("\r\n", "\n"):
+        raise BadSdp("sdp has no media section")
+    return sdp
+
+
+def prefer_codecs(pc: RTCPeerConnection) -> None:
+    """Negotiate VP8 and Opus only, so media can pass between peers undecoded."""
+    for transceiver in pc.getTransceivers():
+        kind = transceiver.kind
+        caps = RTCRtpSender.getCapabilities(kind).codecs
+        wanted = "video/vp8" if kind == "video" else "audio/opus"
+        chosen = [c for c in caps if c.mimeType.lower() == wanted]
+        if kind == "video":
+            chosen += [c for c in caps if c.mimeType.lower() == "video/rtx"]
+        transceiver.setCodecPreferences(chosen)
+
+
+def _shorten_audio_buffer(receiver: RTCRtpReceiver) -> None:
+    # aiortc fixes prefetch=4 for audio (80 ms); it is a private attribute, set once here.
+    if receiver.track is not None and receiver.track.kind == "audio":
+        receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]
+            capacity=16, prefetch=AUDIO_PREFETCH)
+
+
+def _pli_sender(receiver: RTCRtpReceiver) -> Callable[[], None]:
+    def request() -> None:
+        ssrcs = getattr(receiver, "_RTCRtpReceiver__active_ssrc", {})
+        for ssrc in list(ssrcs):
+            asyncio.ensure_future(receiver._send_rtcp_pli(ssrc))
+
+    return request
+
+
+class Leg:
+    """One participant's peer connection within a call."""
+
+    def __init__(self, call: CallMedia, role: str, number: int) -> None:
+        self.call = call
+        self.role = role
+        self.pc = RTCPeerConnection(rtc_configuration(call.ice_servers))
+        self.outgoing = {"audio": RelayTrack("audio"), "video": RelayTrack("video")}
+        self.incoming: dict[str, Fanout] = {}
+        self.recorder: LegRecorder | None = None
+        self.path = call.directory / f"{role}-{number}.webm"
+        self.state = "new"
+        self.pc.on("connectionstatechange", self._on_state)
+        self.pc.on("track", self._on_track)
+
+    async def answer(self, sdp: str) -> str:
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        except Exception as exc:  # aiortc raises ValueError, KeyError, ... on bad SDP
+            raise BadSdp(f"offer rejected: {exc}") from exc
+        kinds = {t.kind for t in self.pc.getTransceivers()}
+        if not kinds & {"audio", "video"}:
+            raise BadSdp("offer has neither audio nor video")
+        prefer_codecs(self.pc)
+        offered = {t.kind: t for t in self.pc.getTransceivers()}
+        for kind, track in self.outgoing.items():
+            if kind in offered and offered[kind].direction in ("sendrecv", "recvonly"):
+                # addTrack reuses the offered transceiver and makes it send as well
+                self._forward_pli(self.pc.addTrack(track), track)
+        for transceiver in self.pc.getTransceivers():
+            _shorten_audio_buffer(transceiver.receiver)
+        self.recorder = LegRecorder(self.path, expect_video="video" in kinds)
+        try:
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except Exception as exc:
+            raise BadSdp(f"cannot answer this offer: {exc}") from exc
+        return str(self.pc.localDescription.sdp)
+
+    @staticmethod
+    def _forward_pli(sender: RTCRtpSender, track: RelayTrack) -> None:
+        # With passthrough there is no encoder to force a keyframe: ask the source instead.
+        own = sender._send_keyframe
+
+        def send_keyframe() -> None:
+            own()
+            track.request_keyframe()
+
+        sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+    def _on_track(self, track: Any) -> None:
+        receiver = next((t.receiver for t in self.pc.getTransceivers()
+                         if t.receiver.track is track), None)
+        fanout = Fanout(track, _pli_sender(receiver) if receiver is not None else None)
+        self.incoming[track.kind] = fanout
+        fanout.subscribe(self._record)
+        self.call.route()
+
+    def _record(self, packet: MediaPacket, _source: int) -> None:
+        if self.recorder is not None:
+            self.recorder.write(packet)
+
+    async def _on_state(self) -> None:
+        self.state = self.pc.connectionState
+        self.call.emit({"event": "leg_state", "role": self.role, "state": self.state})
+        if self.state == "failed":
+            await self.call.close_leg(self.role, reason="failed")
+
+    async def close(self) -> RecordingInfo | None:
+        for fanout in self.incoming.values():
+            await fanout.stop()
+        for track in self.outgoing.values():
+            track.stop()
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+        return await self.recorder.close() if self.recorder else None
+
+
+class CallMedia:
+    """The media side of one session."""
+
+    def __init__(self, session_id: str, directory: Path, ice_servers: list[str],
+                 emit: EventSink) -> None:
+        self.session_id = session_id
+        self.directory = directory
+        self.ice_servers = ice_servers
+        self._emit = emit
+        self.legs: dict[str, Leg] = {}
+        self._numbers = {role: 0 for role in ROLES}
+        self.recordings: list[RecordingInfo] = []
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self._emit({"session_id": self.session_id, **event})
+
+    async def offer(self, role: str, sdp: object) -> str:
+        """Answer a participant's offer, replacing their previous connection if any."""
+        if role not in ROLES:
+            raise RtcError(f"unknown role {role!r}")
+        checked = check_offer_sdp(sdp)
+        if role in self.legs:
+            await self.close_leg(role, reason="reconnect")
+        self._numbers[role] += 1
+        leg = Leg(self, role, self._numbers[role])
+        self.legs[role] = leg
+        try:
+            return await leg.answer(checked)
+        except BaseException:
+            self.legs.pop(role, None)
+            await leg.close()
+            raise
+
+    def route(self) -> None:
+        """Point each leg's outgoing tracks at the other leg's incoming media."""
+        for role, leg in self.legs.items():
+            peer = self.legs.get(other(role))
+            for kind, track in leg.outgoing.items():
+                source = peer.incoming.get(kind) if peer else None
+                if track.source is not source:
+                    track.attach(source)
+
+    async def close_leg(self, role: str, reason: str) -> RecordingInfo | None:
+        leg = self.legs.pop(role, None)
+        if leg is None:
+            return None
+        self.route()
+        info = await leg.close()
+        if info is not None:
+            self.recordings.append(info)
+        self.emit({"event": "leg_closed", "role": role, "reason": reason,
+                   "recording": info.as_dict() if info else None})
+        return info
+
+    async def close(self) -> list[RecordingInfo]:
+        for role in list(self.legs):
+            await self.close_leg(role, reason="session_closed")
+        return list(self.recordings)
+
+    def stats(self) -> dict[str, Any]:
+        return {role: {"state": leg.state,
+                       "received": {k: f.packets for k, f in leg.incoming.items()},
+                       "sent": {k: t.sent for k, t in leg.outgoing.items()}}
+                for role, leg in self.legs.items()}

@@ -1,0 +1,88 @@
+"""A media node: the calls hosted by one process, driven by small JSON commands.
+
+The same node runs inside a media worker process (one per core, see ``worker``) or inside
+the server process when ``VBANK_MEDIA_WORKERS=0``. Commands are dicts with an ``op``;
+results are dicts; events (a leg connected, a recording finished) go to ``emit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from vbank.rtc import RtcError
+from vbank.rtc.call import CallMedia, EventSink
+from vbank.rtc.lag import LoopLagMonitor
+
+#: how often the node reports its load to the server
+STATUS_INTERVAL_S = 1.0
+
+
+class MediaNode:
+    """Hosts calls; one per process."""
+
+    def __init__(self, recordings_dir: Path, ice_servers: list[str], emit: EventSink) -> None:
+        self.recordings_dir = recordings_dir
+        self.ice_servers = ice_servers
+        self._emit = emit
+        self.calls: dict[str, CallMedia] = {}
+        self.lag = LoopLagMonitor()
+        self._status_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.lag.start()
+        self._status_task = asyncio.get_running_loop().create_task(self._report())
+
+    def status(self) -> dict[str, Any]:
+        return {"sessions": len(self.calls), "lag_p95_ms": round(self.lag.p95_ms, 2)}
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_INTERVAL_S)
+            self._emit({"event": "status", **self.status()})
+
+    async def handle(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Carry out one command; raises ``RtcError`` for anything refused."""
+        op = command.get("op")
+        if op == "offer":
+            call = self.calls.get(command["session_id"])
+            if call is None:
+                call = CallMedia(command["session_id"],
+                                 self.recordings_dir / command["session_id"],
+                                 self.ice_servers, self._emit)
+                self.calls[call.session_id] = call
+            return {"sdp": await call.offer(command["role"], command["sdp"])}
+        if op == "close_leg":
+            call = self.calls.get(command["session_id"])
+            info = await call.close_leg(command["role"], "closed") if call else None
+            return {"recording": info.as_dict() if info else None}
+        if op == "close_session":
+            call = self.calls.pop(command["session_id"], None)
+            infos = await call.close() if call else []
+            return {"recordings": [i.as_dict() for i in infos]}
+        if op == "stats":
+            call = self.calls.get(command["session_id"])
+            return {"legs": call.stats() if call else {}}
+        if op == "status":
+            return self.status()
+        if op == "close_all":
+            return {"recordings": await self.close_all()}
+        raise RtcError(f"unknown media command {op!r}")
+
+    async def close_all(self) -> list[dict[str, Any]]:
+        """Close every call, finishing its recordings."""
+        done: list[dict[str, Any]] = []
+        for session_id in list(self.calls):
+            call = self.calls.pop(session_id)
+            done += [{"session_id": session_id, **i.as_dict()} for i in await call.close()]
+        return done
+
+    async def stop(self) -> None:
+        await self.close_all()
+        if self._status_task is not None:
+            self._status_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._status_task
+        await self.lag.stop()

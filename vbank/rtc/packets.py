@@ -1,0 +1,83 @@
+"""Encoded media as it moves through the server: received, relayed and recorded undecoded.
+
+aiortc's receiver normally decodes every frame in a worker thread. We replace its decoder
+with one that hands over the depayloaded frame untouched (VP8 or Opus), so the server
+never decodes or re-encodes a call's media: relaying and recording then cost only the
+per-packet work, which is what lets one process carry several calls (see
+shared/notes/rtc-measurements.md: VP8 encode alone is 3.5 ms per 640x480 frame).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import aiortc.rtcrtpreceiver
+import av
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPacket:
+    """One encoded frame: a whole VP8 picture or one Opus packet."""
+
+    kind: str  # "audio" | "video"
+    codec: str  # "vp8" | "opus"
+    data: bytes
+    #: RTP timestamp, unwrapped and counted from the stream's first packet
+    pts: int
+    clock_rate: int
+    #: a VP8 frame that can be decoded on its own
+    keyframe: bool
+    #: ``time.monotonic()`` when the frame was complete at the server
+    arrival: float
+
+    def to_av(self, pts: int | None = None) -> av.Packet:
+        """An ``av.Packet`` for aiortc's sender (``pack``) or for a muxer."""
+        packet = av.Packet(self.data)
+        packet.pts = packet.dts = self.pts if pts is None else pts
+        packet.time_base = Fraction(1, self.clock_rate)
+        if self.keyframe:
+            packet.is_keyframe = True
+        return packet
+
+
+def vp8_size(frame: bytes) -> tuple[int, int] | None:
+    """Width and height from a VP8 keyframe header (RFC 6386 §9.1), or None."""
+    if len(frame) < 10 or frame[0] & 1 or frame[3:6] != b"\x9d\x01\x2a":
+        return None
+    width = int.from_bytes(frame[6:8], "little") & 0x3FFF
+    height = int.from_bytes(frame[8:10], "little") & 0x3FFF
+    return width, height
+
+
+class PassthroughDecoder:
+    """Stands in for aiortc's decoder: returns the encoded frame as a ``MediaPacket``."""
+
+    def __init__(self, kind: str, codec: str, clock_rate: int) -> None:
+        self.kind = kind
+        self.codec = codec
+        self.clock_rate = clock_rate
+
+    def decode(self, encoded_frame: Any) -> list[MediaPacket]:
+        data = bytes(encoded_frame.data)
+        keyframe = self.kind == "video" and bool(data) and not data[0] & 1
+        return [MediaPacket(self.kind, self.codec, data, int(encoded_frame.timestamp),
+                            self.clock_rate, keyframe, time.monotonic())]
+
+
+SUPPORTED = {"video/vp8": ("video", "vp8"), "audio/opus": ("audio", "opus")}
+
+
+def _passthrough_get_decoder(codec: Any) -> PassthroughDecoder:
+    kind_codec = SUPPORTED.get(codec.mimeType.lower())
+    if kind_codec is None:
+        # Only VP8 and Opus are negotiated (see ``call.prefer_codecs``); anything else is a bug.
+        raise ValueError(f"no passthrough for {codec.mimeType}")
+    return PassthroughDecoder(kind_codec[0], kind_codec[1], int(codec.clockRate))
+
+
+def install_passthrough() -> None:
+    """Make every aiortc receiver in this process hand over encoded frames."""
+    aiortc.rtcrtpreceiver.get_decoder = _passthrough_get_decoder  # type: ignore[attr-defined]

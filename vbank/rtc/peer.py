@@ -1,0 +1,178 @@
+"""A headless WebRTC participant: synthetic camera and microphone, counted reception.
+
+Used by the integration tests, the benchmarks and (later) the scenario runner to play a
+customer or a teller without a browser. Video is pre-encoded VP8 sent as packets, so a
+load generator spends its CPU on the protocol, not on encoding a test pattern.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import math
+import time
+from typing import Any
+
+import av
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from vbank.rtc.ice import rtc_configuration
+from vbank.rtc.packets import MediaPacket
+
+VIDEO_CLOCK = 90000
+
+
+class Pacer:
+    """Wall-clock pacing at a fixed rate, with RTP-style timestamps."""
+
+    def __init__(self, rate: float, clock: int) -> None:
+        self.period = 1.0 / rate
+        self.step = int(clock / rate)
+        self._start: float | None = None
+        self._n = 0
+
+    async def next(self) -> int:
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._n += 1
+            delay = self._start + self._n * self.period - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        return self._n * self.step
+
+
+def encode_vp8_loop(width: int, height: int, fps: int, frames: int,
+                    seed: int = 0) -> list[bytes]:
+    """A loop of VP8 frames of a moving pattern; the first is a keyframe."""
+    ctx = av.CodecContext.create("libvpx", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
+    ctx.time_base = fractions.Fraction(1, fps)
+    ctx.bit_rate = 600_000
+    ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    out: list[bytes] = []
+    for i in range(frames):
+        img = np.roll(base, i * 4, axis=1)
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        out += [bytes(p) for p in ctx.encode(frame)]
+    out += [bytes(p) for p in ctx.encode(None)]
+    return out
+
+
+class PreEncodedVideoTrack(MediaStreamTrack):
+    """Sends a looped list of VP8 frames at ``fps``; aiortc packs them without encoding."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[bytes], fps: int = 15) -> None:
+        super().__init__()
+        self._frames = frames
+        self._pacer = Pacer(fps, VIDEO_CLOCK)
+        self._i = 0
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        pts = await self._pacer.next()
+        data = self._frames[self._i % len(self._frames)]
+        self._i += 1
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts
+        packet.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        return packet
+
+
+class ToneAudioTrack(MediaStreamTrack):
+    """48 kHz mono 20 ms frames of a quiet tone, wall-clock paced."""
+
+    kind = "audio"
+
+    def __init__(self, hz: float = 440.0) -> None:
+        super().__init__()
+        self._pacer = Pacer(50, 48000)
+        t = np.arange(960) / 48000
+        self._hz = hz
+        self._t = t
+
+    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        pts = await self._pacer.next()
+        phase = 2 * math.pi * self._hz * pts / 48000
+        samples = (3000 * np.sin(2 * math.pi * self._hz * self._t + phase)).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = pts
+        frame.time_base = fractions.Fraction(1, 48000)
+        return frame
+
+
+class Reception:
+    """Counts what arrives on each remote track (decoded frames or passthrough packets)."""
+
+    def __init__(self) -> None:
+        self.frames = {"audio": 0, "video": 0}
+        self.first_at: dict[str, float] = {}
+        self.last_at: dict[str, float] = {}
+        self.video_size: tuple[int, int] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def consume(self, track: MediaStreamTrack) -> None:
+        self._tasks.append(asyncio.ensure_future(self._run(track)))
+
+    async def _run(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                item: Any = await track.recv()
+                now = time.monotonic()
+                self.frames[track.kind] += 1
+                self.first_at.setdefault(track.kind, now)
+                self.last_at[track.kind] = now
+                if isinstance(item, av.VideoFrame):
+                    self.video_size = (item.width, item.height)
+                elif isinstance(item, MediaPacket) and item.kind == "video":
+                    self.video_size = self.video_size or (0, 0)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class HeadlessPeer:
+    """One participant's peer connection to the server, sending and receiving."""
+
+    def __init__(self, video_frames: list[bytes] | None, fps: int = 15,
+                 ice_servers: list[str] | None = None, audio: bool = True) -> None:
+        self.pc = RTCPeerConnection(rtc_configuration(ice_servers or []))
+        self.reception = Reception()
+        self.pc.on("track", self.reception.consume)
+        if audio:
+            self.pc.addTrack(ToneAudioTrack())
+        if video_frames is not None:
+            self.pc.addTrack(PreEncodedVideoTrack(video_frames, fps))
+
+    async def offer(self) -> str:
+        """An offer with every ICE candidate in it (aiortc gathers before returning)."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def accept(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+
+    async def wait_connected(self, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while self.pc.connectionState != "connected":
+            if self.pc.connectionState in ("failed", "closed") or time.monotonic() > deadline:
+                raise TimeoutError(f"peer connection is {self.pc.connectionState}")
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        await self.reception.stop()
+        await self.pc.close()

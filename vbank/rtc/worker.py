@@ -1,0 +1,291 @@
+"""Media worker processes and the pool that places calls on them.
+
+One aiortc process tops out near 1.4 cores (the GIL), so calls are spread over worker
+processes, one per core. The server talks to each worker over a socket pair with JSON
+lines: ``{"id", "op", ...}`` requests, ``{"id", "ok", "result"|"error"}`` replies and
+``{"event", ...}`` messages the worker sends on its own. A worker whose server vanishes
+(EOF) closes its calls, finishing the recordings, and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vbank.rtc import AdmissionRefused, RtcError
+from vbank.rtc.ice import restrict_host_addresses
+from vbank.rtc.node import MediaNode
+from vbank.rtc.packets import install_passthrough
+
+log = logging.getLogger(__name__)
+
+#: JSON lines between server and worker carry SDP (a few KB); leave room
+LINE_LIMIT = 1 << 20
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+def prepare_process(ice_hosts: list[str]) -> None:
+    """Process-wide aiortc set-up: passthrough receivers, the chosen ICE addresses."""
+    install_passthrough()
+    restrict_host_addresses(ice_hosts)
+
+
+class MediaClient:
+    """The server's handle on one media node, wherever it runs."""
+
+    name = "media"
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.lag_p95_ms = 0.0
+        self.alive = True
+
+    async def request(self, op: str, **args: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    def note_status(self, event: dict[str, Any]) -> None:
+        self.sessions = int(event.get("sessions", self.sessions))
+        self.lag_p95_ms = float(event.get("lag_p95_ms", self.lag_p95_ms))
+
+
+class LocalMediaClient(MediaClient):
+    """Media inside the server process (``VBANK_MEDIA_WORKERS=0``)."""
+
+    name = "local"
+
+    def __init__(self, recordings_dir: Path, ice_servers: list[str],
+                 on_event: EventHandler) -> None:
+        super().__init__()
+
+        def emit(event: dict[str, Any]) -> None:
+            if event.get("event") == "status":
+                self.note_status(event)
+            on_event({**event, "worker": self.name})
+
+        self.node = MediaNode(recordings_dir, ice_servers, emit)
+        self.node.start()
+
+    async def request(self, op: str, **args: Any) -> dict[str, Any]:
+        result = await self.node.handle({"op": op, **args})
+        self.note_status(self.node.status())
+        return result
+
+    async def stop(self) -> None:
+        await self.node.stop()
+
+
+class WorkerClient(MediaClient):
+    """A media worker process reached over a socket pair."""
+
+    def __init__(self, name: str, process: asyncio.subprocess.Process,
+                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 on_event: EventHandler) -> None:
+        super().__init__()
+        self.name = name
+        self.process = process
+        self._reader = reader
+        self._writer = writer
+        self._on_event = on_event
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while line := await self._reader.readline():
+                message = json.loads(line)
+                if "event" in message:
+                    if message["event"] == "status":
+                        self.note_status(message)
+                    self._on_event({**message, "worker": self.name})
+                    continue
+                future = self._pending.pop(message["id"], None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+        except (ConnectionError, ValueError) as exc:
+            log.error("media worker %s: broken channel: %s", self.name, exc)
+        finally:
+            self.alive = False
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(RtcError(f"media worker {self.name} stopped"))
+            self._on_event({"event": "worker_lost", "worker": self.name})
+
+    async def request(self, op: str, **args: Any) -> dict[str, Any]:
+        if not self.alive:
+            raise RtcError(f"media worker {self.name} is not running")
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self._writer.write(json.dumps({"id": request_id, "op": op, **args}).encode() + b"\n")
+        await self._writer.drain()
+        reply = await future
+        if not reply.get("ok"):
+            error = RtcError(reply.get("error", "media error"))
+            error.code = reply.get("code", "media_error")
+            raise error
+        return dict(reply.get("result", {}))
+
+    async def stop(self) -> None:
+        if self.alive:
+            with contextlib.suppress(RtcError, ConnectionError):
+                await asyncio.wait_for(self.request("close_all"), 15)
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        self._task.cancel()
+
+
+async def spawn_worker(name: str, recordings_dir: Path, ice_hosts: list[str],
+                       ice_servers: list[str], on_event: EventHandler) -> WorkerClient:
+    """Start ``python -m vbank.rtc.worker`` connected through an inherited socket."""
+    ours, theirs = socket.socketpair()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "vbank.rtc.worker", "--fd", str(theirs.fileno()),
+        "--recordings", str(recordings_dir), "--ice-hosts", ",".join(ice_hosts),
+        "--ice-servers", ",".join(ice_servers), pass_fds=(theirs.fileno(),))
+    theirs.close()
+    reader, writer = await asyncio.open_connection(sock=ours, limit=LINE_LIMIT)
+    return WorkerClient(name, process, reader, writer, on_event)
+
+
+class MediaPool:
+    """Places each session on a media node, refusing new ones when every node is loaded."""
+
+    def __init__(self, max_sessions: int, max_lag_ms: float) -> None:
+        self.max_sessions = max_sessions
+        self.max_lag_ms = max_lag_ms
+        self.clients: list[MediaClient] = []
+        self.placement: dict[str, MediaClient] = {}
+
+    async def start(self, workers: int, recordings_dir: Path, ice_hosts: list[str],
+                    ice_servers: list[str], on_event: EventHandler) -> None:
+        if workers == 0:
+            prepare_process(ice_hosts)
+            self.clients = [LocalMediaClient(recordings_dir, ice_servers, on_event)]
+            return
+        self.clients = list(await asyncio.gather(*(
+            spawn_worker(f"w{i + 1}", recordings_dir, ice_hosts, ice_servers, on_event)
+            for i in range(workers))))
+        # A worker answering "status" is ready to take calls.
+        await asyncio.gather(*(c.request("status") for c in self.clients))
+
+    def admit(self, session_id: str) -> MediaClient:
+        """Choose the least-loaded healthy node for a new session, or refuse."""
+        if session_id in self.placement and self.placement[session_id].alive:
+            return self.placement[session_id]
+        healthy = [c for c in self.clients
+                   if c.alive and c.sessions < self.max_sessions and c.lag_p95_ms <= self.max_lag_ms]
+        if not healthy:
+            raise AdmissionRefused("every media worker is at capacity")
+        chosen = min(healthy, key=lambda c: (c.sessions, c.lag_p95_ms))
+        chosen.sessions += 1  # counted now; the worker's next status report corrects it
+        self.placement[session_id] = chosen
+        return chosen
+
+    async def offer(self, session_id: str, role: str, sdp: object) -> str:
+        client = self.placement.get(session_id) or self.admit(session_id)
+        result = await client.request("offer", session_id=session_id, role=role, sdp=sdp)
+        return str(result["sdp"])
+
+    async def close_leg(self, session_id: str, role: str) -> dict[str, Any] | None:
+        client = self.placement.get(session_id)
+        if client is None or not client.alive:
+            return None
+        return (await client.request("close_leg", session_id=session_id, role=role))["recording"]
+
+    async def close_session(self, session_id: str) -> list[dict[str, Any]]:
+        client = self.placement.pop(session_id, None)
+        if client is None or not client.alive:
+            return []
+        return list((await client.request("close_session", session_id=session_id))["recordings"])
+
+    async def stats(self, session_id: str) -> dict[str, Any]:
+        client = self.placement.get(session_id)
+        if client is None or not client.alive:
+            return {}
+        return dict((await client.request("stats", session_id=session_id))["legs"])
+
+    @property
+    def lag_p95_ms(self) -> float:
+        return max((c.lag_p95_ms for c in self.clients), default=0.0)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(c.stop() for c in self.clients), return_exceptions=True)
+        self.clients = []
+
+
+# ----------------------------------------------------------------- worker process
+async def _serve(fd: int, recordings_dir: Path, ice_servers: list[str]) -> None:
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_connection(sock=sock, limit=LINE_LIMIT)
+
+    def send(message: dict[str, Any]) -> None:
+        if not writer.is_closing():
+            writer.write(json.dumps(message).encode() + b"\n")
+
+    node = MediaNode(recordings_dir, ice_servers, send)
+    node.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # The server owns shutdown; a Ctrl-C on the terminal reaches the whole group, so ignore it.
+    loop.add_signal_handler(signal.SIGINT, lambda: None)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def run(message: dict[str, Any]) -> None:
+        try:
+            result = await node.handle(message)
+            send({"id": message["id"], "ok": True, "result": result})
+        except RtcError as exc:
+            send({"id": message["id"], "ok": False, "code": exc.code, "error": str(exc)})
+        except Exception as exc:
+            log.exception("media command %s failed", message.get("op"))
+            send({"id": message["id"], "ok": False, "code": "media_error", "error": str(exc)})
+
+    async def read() -> None:
+        while line := await reader.readline():
+            asyncio.ensure_future(run(json.loads(line)))
+
+    reading = asyncio.ensure_future(read())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    await node.stop()  # recordings are finished whether the server asked or vanished
+    with contextlib.suppress(Exception):
+        await writer.drain()
+        writer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vbank media worker")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--recordings", type=Path, required=True)
+    parser.add_argument("--ice-hosts", default="127.0.0.1")
+    parser.add_argument("--ice-servers", default="")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("VBANK_LOG", "WARNING"),
+                        format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
+    prepare_process([h for h in args.ice_hosts.split(",") if h])
+    asyncio.run(_serve(args.fd, args.recordings, [u for u in args.ice_servers.split(",") if u]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
