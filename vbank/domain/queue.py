@@ -145,15 +145,19 @@ class BranchQueue:
         )
 
     def estimated_wait_s(self, session_id: str, position: int | None = None) -> float:
-        """Rounds of calls ahead of this customer times the service's average call length."""
+        """The wait of a queued customer at their current (or a given) position."""
         ticket = self._tickets[session_id]
         pos = position if position is not None else self.position(session_id)
-        staff = sum(
-            1 for t in self._tellers.values()
-            if ticket.service in t.skills and t.status is not TellerStatus.AWAY
-        )
-        rounds = math.ceil(pos / max(1, staff))
-        return rounds * self._queues[ticket.service].handle_time_s
+        return self.estimate(ticket.service, pos)
+
+    def estimate(self, service: str, position: int) -> float:
+        """Rounds of calls ahead of ``position`` times the service's average call length."""
+        if service not in self._queues:
+            raise UnknownService(service)
+        staff = sum(1 for t in self._tellers.values()
+                    if service in t.skills and t.status is not TellerStatus.AWAY)
+        rounds = math.ceil(position / max(1, staff))
+        return rounds * self._queues[service].handle_time_s
 
     def lengths(self) -> dict[str, int]:
         counts = dict.fromkeys(self._queues, 0)

@@ -71,11 +71,17 @@ def _shorten_audio_buffer(receiver: RTCRtpReceiver) -> None:
             capacity=16, prefetch=AUDIO_PREFETCH)
 
 
+#: RTCP sends in flight (a task must be referenced until it finishes)
+_rtcp_tasks: set[asyncio.Future[None]] = set()
+
+
 def _pli_sender(receiver: RTCRtpReceiver) -> Callable[[], None]:
     def request() -> None:
         ssrcs = getattr(receiver, "_RTCRtpReceiver__active_ssrc", {})
         for ssrc in list(ssrcs):
-            asyncio.ensure_future(receiver._send_rtcp_pli(ssrc))
+            task = asyncio.ensure_future(receiver._send_rtcp_pli(ssrc))
+            _rtcp_tasks.add(task)
+            task.add_done_callback(_rtcp_tasks.discard)
 
     return request
 
@@ -174,21 +180,25 @@ class CallMedia:
         self._emit({"session_id": self.session_id, **event})
 
     async def offer(self, role: str, sdp: object) -> str:
-        """Answer a participant's offer, replacing their previous connection if any."""
+        """Answer a participant's offer; a new offer replaces their previous connection.
+
+        The new connection is built first, so an offer that fails leaves the call as it was.
+        """
         if role not in ROLES:
             raise RtcError(f"unknown role {role!r}")
         checked = check_offer_sdp(sdp)
-        if role in self.legs:
-            await self.close_leg(role, reason="reconnect")
         self._numbers[role] += 1
         leg = Leg(self, role, self._numbers[role])
-        self.legs[role] = leg
         try:
-            return await leg.answer(checked)
+            answer = await leg.answer(checked)
         except BaseException:
-            self.legs.pop(role, None)
             await leg.close()
             raise
+        if role in self.legs:
+            await self.close_leg(role, reason="reconnect")
+        self.legs[role] = leg
+        self.route()
+        return answer
 
     def route(self) -> None:
         """Point each leg's outgoing tracks at the other leg's incoming media."""

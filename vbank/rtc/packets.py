@@ -80,4 +80,4 @@ def _passthrough_get_decoder(codec: Any) -> PassthroughDecoder:
 
 def install_passthrough() -> None:
     """Make every aiortc receiver in this process hand over encoded frames."""
-    aiortc.rtcrtpreceiver.get_decoder = _passthrough_get_decoder  # type: ignore[attr-defined]
+    aiortc.rtcrtpreceiver.get_decoder = _passthrough_get_decoder  # type: ignore[assignment]

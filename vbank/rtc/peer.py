@@ -76,7 +76,7 @@ class PreEncodedVideoTrack(MediaStreamTrack):
         self._pacer = Pacer(fps, VIDEO_CLOCK)
         self._i = 0
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         pts = await self._pacer.next()
@@ -100,7 +100,7 @@ class ToneAudioTrack(MediaStreamTrack):
         self._hz = hz
         self._t = t
 
-    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+    async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         pts = await self._pacer.next()

@@ -90,9 +90,8 @@ class LegRecorder:
         """Mux one packet; called on the event loop, costs a small write syscall."""
         if self.closed:
             return
-        if self._container is None:
-            if not self._open_for(packet):
-                return
+        if self._container is None and not self._open_for(packet):
+            return
         stream = self._streams.get(packet.kind)
         if stream is None:
             return

@@ -129,7 +129,7 @@ class RelayTrack(MediaStreamTrack):
                 self._need_keyframe = True  # a dropped video frame breaks the references
         self._queue.put_nowait((packet, source_id))
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError

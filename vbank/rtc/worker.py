@@ -188,12 +188,18 @@ class MediaPool:
         # A worker answering "status" is ready to take calls.
         await asyncio.gather(*(c.request("status") for c in self.clients))
 
+    def _healthy(self) -> list[MediaClient]:
+        return [c for c in self.clients
+                if c.alive and c.sessions < self.max_sessions and c.lag_p95_ms <= self.max_lag_ms]
+
+    def has_capacity(self) -> bool:
+        return bool(self._healthy())
+
     def admit(self, session_id: str) -> MediaClient:
         """Choose the least-loaded healthy node for a new session, or refuse."""
         if session_id in self.placement and self.placement[session_id].alive:
             return self.placement[session_id]
-        healthy = [c for c in self.clients
-                   if c.alive and c.sessions < self.max_sessions and c.lag_p95_ms <= self.max_lag_ms]
+        healthy = self._healthy()
         if not healthy:
             raise AdmissionRefused("every media worker is at capacity")
         chosen = min(healthy, key=lambda c: (c.sessions, c.lag_p95_ms))
@@ -260,9 +266,13 @@ async def _serve(fd: int, recordings_dir: Path, ice_servers: list[str]) -> None:
             log.exception("media command %s failed", message.get("op"))
             send({"id": message["id"], "ok": False, "code": "media_error", "error": str(exc)})
 
+    running: set[asyncio.Task[None]] = set()
+
     async def read() -> None:
         while line := await reader.readline():
-            asyncio.ensure_future(run(json.loads(line)))
+            task = asyncio.ensure_future(run(json.loads(line)))
+            running.add(task)
+            task.add_done_callback(running.discard)
 
     reading = asyncio.ensure_future(read())
     stopping = asyncio.ensure_future(stop.wait())

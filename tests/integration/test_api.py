@@ -1,0 +1,127 @@
+"""HTTP API edges: authentication, roles, validation; never a server error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from vbank.api.app import create_app
+from vbank.config import Settings
+from vbank.store.db import upgrade
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data: Path = tmp_path_factory.mktemp("api")
+    settings = Settings(data=data, demo=True, media_workers=1)
+    upgrade(settings.database_url)
+    with TestClient(create_app(settings), client=("127.0.0.1", 5000)) as c:
+        yield c
+
+
+def token(client: TestClient, user: str) -> dict[str, str]:
+    r = client.post("/api/v1/auth/login", json={"username": user, "password": user})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_login_returns_token_and_role(client: TestClient) -> None:
+    r = client.post("/api/v1/auth/login", json={"username": "tina", "password": "tina"})
+    assert r.status_code == 200
+    assert r.json()["role"] == "teller" and r.json()["access_token"].count(".") == 2
+
+
+@pytest.mark.parametrize("body", [{"username": "alice", "password": "wrong"},
+                                  {"username": "nobody", "password": "x"}])
+def test_wrong_credentials_get_401(client: TestClient, body: dict[str, str]) -> None:
+    r = client.post("/api/v1/auth/login", json=body)
+    assert r.status_code == 401
+    assert r.json() == {"detail": "wrong username or password"}
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not.a.token"},
+                                     {"Authorization": "Basic YWxpY2U6YWxpY2U="}])
+def test_missing_or_bad_token_gets_401(client: TestClient, headers: dict[str, str]) -> None:
+    r = client.get("/api/v1/services", headers=headers)
+    assert r.status_code == 401
+    assert "detail" in r.json()
+
+
+def test_token_signed_with_another_key_is_refused(client: TestClient) -> None:
+    from vbank.auth import Role, issue_token
+
+    forged = issue_token("admin", Role.ADMIN, "another-secret", 600)
+    r = client.get("/api/v1/services", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401
+
+
+def test_expired_token_is_refused(client: TestClient) -> None:
+    from vbank.auth import Role, issue_token
+    from vbank.config import DEMO_SECRET
+
+    old = issue_token("alice", Role.CUSTOMER, DEMO_SECRET, 60, now=1_000_000)
+    r = client.get("/api/v1/services", headers={"Authorization": f"Bearer {old}"})
+    assert r.status_code == 401 and r.json()["detail"] == "token expired"
+
+
+def test_services_lists_the_four_fixed_ids(client: TestClient) -> None:
+    r = client.get("/api/v1/services", headers=token(client, "alice"))
+    assert r.status_code == 200
+    ids = [s["id"] for s in r.json()]
+    assert ids == ["loan_signing", "risk_assessment", "account_opening", "general_enquiry"]
+    assert all(s["name"]["zh"] and s["estimated_wait_s"] > 0 for s in r.json())
+
+
+@pytest.mark.parametrize("body", [{}, {"username": "alice"}, {"username": "", "password": "x"},
+                                  {"username": "a" * 65, "password": "x"}, [], "text"])
+def test_malformed_login_gets_422_naming_the_field(client: TestClient, body: object) -> None:
+    r = client.post("/api/v1/auth/login", json=body)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"]
+
+
+def test_invalid_json_body_gets_422(client: TestClient) -> None:
+    r = client.post("/api/v1/auth/login", content=b"{not json",
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_session_of_someone_else_is_forbidden(client: TestClient) -> None:
+    r = client.get("/api/v1/sessions/s_doesnotexist", headers=token(client, "alice"))
+    assert r.status_code == 404
+    assert client.get("/api/v1/sessions/x").status_code == 401
+
+
+def test_refresh_gives_a_new_token(client: TestClient) -> None:
+    r = client.post("/api/v1/auth/refresh", headers=token(client, "bob"))
+    assert r.status_code == 200 and r.json()["username"] == "bob"
+
+
+def test_health_and_metrics(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    text = client.get("/metrics").text
+    assert 'vbank_queue_length{service="loan_signing"}' in text
+    assert "vbank_event_loop_lag_seconds" in text
+
+
+def test_metrics_refused_off_loopback(tmp_path: Path) -> None:
+    settings = Settings(data=tmp_path, demo=True, media_workers=1)
+    upgrade(settings.database_url)
+    with TestClient(create_app(settings), client=("192.0.2.7", 5000)) as c:
+        assert c.get("/metrics").status_code == 403
+
+
+def test_pages_are_served(client: TestClient) -> None:
+    for path in ("/", "/teller"):
+        r = client.get(path)
+        assert r.status_code == 200 and "<html" in r.text.lower()
+
+
+def test_queues_are_for_staff_only(client: TestClient) -> None:
+    assert client.get("/api/v1/queues", headers=token(client, "alice")).status_code == 403
+    r = client.get("/api/v1/queues", headers=token(client, "sam"))
+    assert r.status_code == 200
+    assert r.json()["services"][0]["id"] == "loan_signing"

@@ -1,0 +1,223 @@
+"""A customer and a teller through a real server process, with real WebRTC and recording."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import av
+import httpx
+import pytest
+import websockets
+
+from tests.serverproc import ServerProcess
+from vbank.headless import Participant
+
+SECONDS = 4.0
+
+
+async def pair(server: ServerProcess, customer: str = "alice", teller: str = "tina",
+               ) -> tuple[Participant, Participant, str]:
+    c, t = Participant(server.url, customer), Participant(server.url, teller)
+    await c.connect()
+    await t.connect()
+    await c.send({"type": "join", "service": "loan_signing"})
+    queued = await c.expect("queued")
+    await t.send({"type": "status", "status": "available", "skills": ["loan_signing"]})
+    await t.expect("teller", status="available")
+    await t.send({"type": "accept"})
+    await t.expect("paired")
+    await c.expect("paired")
+    return c, t, str(queued["session_id"])
+
+
+def decoded_frames(path: str) -> dict[str, int | float]:
+    """Decode a recording with PyAV: frames per kind and the last video frame's time."""
+    counts: dict[str, int | float] = {"video": 0, "audio": 0, "last_video_s": 0.0}
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            counts["video"] = int(counts["video"]) + 1
+            counts["last_video_s"] = float(frame.time or 0)
+    with av.open(path) as container:
+        counts["audio"] = sum(1 for _ in container.decode(audio=0))
+    return counts
+
+
+async def test_customer_and_teller_exchange_media_and_both_sides_are_recorded(
+        server: ServerProcess, video: list[bytes]) -> None:
+    c, t, session_id = await pair(server)
+    await c.start_media(session_id, video)
+    await t.start_media(session_id, video)
+    await asyncio.sleep(SECONDS)
+    for who in (c, t):
+        assert who.peer is not None
+        got = who.peer.reception.frames
+        # the other side's media arrived: 15 fps video and 50 fps audio, give or take
+        assert got["video"] >= 0.6 * 15 * SECONDS, (who.username, got)
+        assert got["audio"] >= 0.6 * 50 * SECONDS, (who.username, got)
+        assert who.peer.reception.video_size == (640, 480)
+    await t.send({"type": "end", "outcome": "completed"})
+    ended = await c.expect("ended")
+    assert ended["outcome"] == "completed" and ended["reference"].startswith("VB")
+
+    async with httpx.AsyncClient() as http:
+        headers = {"Authorization": f"Bearer {c.token}"}
+        for _ in range(50):
+            session = (await http.get(f"{server.url}/api/v1/sessions/{session_id}",
+                                      headers=headers)).json()
+            if len(session["recordings"]) == 2:
+                break
+            await asyncio.sleep(0.1)
+        other = Participant(server.url, "carol")
+        await other.login()
+        denied = await http.get(f"{server.url}/api/v1/sessions/{session_id}",
+                                headers={"Authorization": f"Bearer {other.token}"})
+    assert denied.status_code == 403
+    assert session["state"] == "ended" and session["outcome"] == "completed"
+    assert sorted(r["role"] for r in session["recordings"]) == ["customer", "teller"]
+    for rec in session["recordings"]:
+        frames = decoded_frames(str(server.data / rec["path"]))
+        assert frames["video"] >= 0.6 * 15 * SECONDS, (rec["role"], frames)
+        assert frames["audio"] >= 0.6 * 50 * SECONDS, (rec["role"], frames)
+        assert frames["last_video_s"] >= SECONDS * 0.7
+        assert len(rec["sha256"]) == 64
+    await c.close()
+    await t.close()
+
+
+async def test_teller_drop_requeues_customer_at_head_and_next_teller_gets_them(
+        server: ServerProcess, video: list[bytes]) -> None:
+    c, t, session_id = await pair(server)
+    await c.start_media(session_id, video)
+    await t.start_media(session_id, video)
+    carol = Participant(server.url, "carol")
+    await carol.connect()
+    await carol.send({"type": "join", "service": "loan_signing"})
+    await carol.expect("queued")
+
+    await t.close()  # the teller's browser vanishes
+    requeued = await c.expect("requeued")
+    assert requeued["session_id"] == session_id and requeued["position"] == 1
+
+    tom = Participant(server.url, "tom")
+    await tom.connect()
+    await tom.send({"type": "status", "status": "available"})
+    await tom.expect("teller", status="available")
+    await tom.send({"type": "accept"})
+    paired = await tom.expect("paired")
+    assert paired["session_id"] == session_id  # not carol, who joined earlier than the drop
+    await c.expect("paired", after=0, session_id=session_id)
+    await tom.start_media(session_id, video)
+    assert c.peer is not None
+    before = c.peer.reception.frames["video"]
+    await asyncio.sleep(2)
+    assert c.peer.reception.frames["video"] > before + 10  # the new teller's video flows
+    for p in (c, tom, carol):
+        await p.close()
+
+
+async def test_bad_input_gets_clear_errors_while_the_call_continues(
+        server: ServerProcess, video: list[bytes]) -> None:
+    c, t, session_id = await pair(server)
+    await c.start_media(session_id, video)
+    await t.start_media(session_id, video)
+
+    mark = len(c.messages)
+    await c.send({"type": "offer", "session_id": session_id, "sdp": "v=0\r\nthis is not sdp"})
+    bad = await c.expect("error", after=mark)
+    assert bad["code"] == "bad_sdp"
+    await c.send({"type": "offer", "session_id": session_id,
+                  "sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 bogus\r\n"})
+    assert (await c.expect("error", after=len(c.messages) - 0 if False else mark + 1))["code"] \
+        == "bad_sdp"
+    await c.ws.send("{not json")
+    assert (await c.expect("error", after=mark + 2))["code"] == "bad_json"
+    await c.send({"type": "accept"})
+    assert (await c.expect("error", after=mark + 3))["code"] == "wrong_role"
+    await c.send({"type": "offer", "session_id": "s_someone_else", "sdp": "v=0"})
+    assert (await c.expect("error", after=mark + 4))["code"] == "not_in_session"
+
+    # another person's oversize message closes only their socket, with 1009
+    carol = Participant(server.url, "carol")
+    await carol.connect()
+    await carol.ws.send(json.dumps({"type": "ping", "pad": "x" * 200_000}))
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        for _ in range(50):
+            await carol.ws.send(json.dumps({"type": "ping"}))
+            await asyncio.sleep(0.1)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+    assert t.peer is not None
+    before = t.peer.reception.frames["video"]
+    await asyncio.sleep(1.5)
+    assert t.peer.reception.frames["video"] > before + 10  # the call went on throughout
+    await c.send({"type": "ping"})
+    await c.expect("pong")
+    for p in (c, t):
+        await p.close()
+
+
+async def test_websocket_needs_a_valid_token_first(server: ServerProcess) -> None:
+    url = server.url.replace("http", "ws") + "/ws"
+    for first in ('{"type": "auth", "token": "forged"}', '{"type": "join"}', "garbage"):
+        async with websockets.connect(url) as ws:
+            await ws.send(first)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_customer_reconnects_within_grace_and_keeps_the_session(
+        server: ServerProcess, video: list[bytes]) -> None:
+    c, t, session_id = await pair(server)
+    await c.start_media(session_id, video)
+    await t.start_media(session_id, video)
+    await c.close()
+    await t.expect("peer", state="reconnecting")
+    again = Participant(server.url, "alice")
+    welcome = await again.connect()
+    assert welcome["session"]["session_id"] == session_id
+    assert welcome["session"]["state"] == "in_call"
+    await again.start_media(session_id, video)  # a new peer connection, same session
+    assert t.peer is not None
+    before = t.peer.reception.frames["video"]
+    await asyncio.sleep(1.5)
+    assert t.peer.reception.frames["video"] > before + 10
+    for p in (again, t):
+        await p.close()
+
+
+async def test_customer_who_never_returns_is_ended_after_grace(server: ServerProcess) -> None:
+    c = Participant(server.url, "alice")
+    await c.connect()
+    await c.send({"type": "join", "service": "general_enquiry"})
+    session_id = (await c.expect("queued"))["session_id"]
+    await c.close()
+    await asyncio.sleep(4)  # the test server's grace is 3 s
+    again = Participant(server.url, "alice")
+    welcome = await again.connect()
+    assert "session" not in welcome
+    async with httpx.AsyncClient() as http:
+        r = await http.get(f"{server.url}/api/v1/sessions/{session_id}",
+                           headers={"Authorization": f"Bearer {again.token}"})
+    assert r.json()["outcome"] == "customer_left"
+    await again.close()
+
+
+async def test_kill_9_mid_call_leaves_a_readable_recording(
+        server: ServerProcess, video: list[bytes]) -> None:
+    c, t, session_id = await pair(server)
+    await c.start_media(session_id, video)
+    await t.start_media(session_id, video)
+    await asyncio.sleep(5)
+    server.stop(signal.SIGKILL)  # the server and its media workers, no chance to clean up
+    for p in (c, t):
+        await p.close()
+    files = sorted((server.data / "recordings" / session_id).glob("*.webm"))
+    assert [f.name for f in files] == ["customer-1.webm", "teller-1.webm"]
+    for f in files:
+        frames = decoded_frames(str(f))
+        # everything up to about a second before the crash is there
+        assert frames["video"] >= 0.5 * 15 * 5, (f.name, frames)
+        assert frames["last_video_s"] >= 3.0, (f.name, frames)

@@ -1,0 +1,64 @@
+"""The FastAPI application: routers, start-up (database, media workers) and shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from vbank import VbankError, __version__
+from vbank.api import auth, health, pages, services, ws
+from vbank.api.pages import WEB_DIR
+from vbank.branch import Branch
+from vbank.config import Settings
+from vbank.rtc.lag import LoopLagMonitor
+from vbank.rtc.worker import MediaPool
+from vbank.store.db import make_engine, sessionmaker
+from vbank.store.demo import load_demo
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application; the database must already be migrated."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.sessions = sessionmaker(engine)
+        if settings.demo:
+            async with app.state.sessions.begin() as db:
+                await load_demo(db)
+        lag = LoopLagMonitor()
+        lag.start()
+        media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)
+        branch = Branch(settings, app.state.sessions, media, lag)
+        app.state.branch = branch
+        settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        await media.start(settings.media_workers, settings.recordings_dir.resolve(),
+                          settings.ice_host_list, settings.ice_server_list,
+                          branch.on_media_event)
+        try:
+            yield
+        finally:
+            await branch.shutdown()
+            await media.stop()
+            await lag.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="vbank", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    for module in (auth, services, health, ws, pages):
+        app.include_router(module.router)
+    if WEB_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.exception_handler(VbankError)
+    async def vbank_error(_: Request, exc: VbankError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    return app

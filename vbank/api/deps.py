@@ -1,0 +1,65 @@
+"""Typed dependencies shared by the routers: the branch, the database, who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbank.auth import AuthError, Principal, Role, read_token
+from vbank.branch import Branch
+from vbank.config import Settings
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_branch(request: Request) -> Branch:
+    return request.app.state.branch
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as db:
+        yield db
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail,
+                         headers={"WWW-Authenticate": "Bearer"})
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized("missing bearer token")
+    try:
+        return read_token(credentials.credentials, get_settings(request).secret)
+    except AuthError as exc:
+        raise unauthorized(str(exc)) from exc
+
+
+def require(*roles: Role) -> Callable[..., Any]:
+    """A dependency admitting only the given roles (403 for the others)."""
+
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"this needs the role {' or '.join(r.value for r in roles)}")
+        return principal
+
+    return check
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+BranchDep = Annotated[Branch, Depends(get_branch)]
+DbDep = Annotated[AsyncSession, Depends(get_db)]
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+CurrentCustomer = Annotated[Principal, Depends(require(Role.CUSTOMER))]

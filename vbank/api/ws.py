@@ -1,0 +1,170 @@
+"""``/ws``: the signaling WebSocket. Authenticates, parses, checks roles, calls the branch.
+
+The first message must be ``{"type": "auth", "token": ...}``: tokens never travel in URLs,
+which end up in access logs. Close codes: 1008 for policy (authentication), 1009 for a
+message over the size limit. Any other bad input gets an ``error`` message and the
+connection stays open, so one malformed message never ends a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from vbank.auth import AuthError, Principal, Role, read_token
+from vbank.branch import Branch, BranchError
+from vbank.config import Settings
+from vbank.store import repo
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+POLICY, TOO_BIG = 1008, 1009
+
+#: which roles may send each message type
+ALLOWED: dict[str, tuple[Role, ...]] = {
+    "join": (Role.CUSTOMER,),
+    "leave": (Role.CUSTOMER,),
+    "status": (Role.TELLER,),
+    "accept": (Role.TELLER,),
+    "end": (Role.TELLER,),
+    "offer": (Role.CUSTOMER, Role.TELLER),
+    "ping": tuple(Role),
+}
+
+
+class WsConnection:
+    """One signed-in WebSocket, as the branch sees it."""
+
+    def __init__(self, ws: WebSocket, principal: Principal, display_name: str,
+                 tier: str, skills: list[str]) -> None:
+        self.ws = ws
+        self.username = principal.username
+        self.role = principal.role
+        self.display_name = display_name
+        self.tier = tier
+        self.skills = skills  # a teller's registered skills, their default when signing in
+        self._lock = asyncio.Lock()  # one frame at a time from the many tasks that push
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._lock:
+            if self.ws.application_state is WebSocketState.CONNECTED:
+                await self.ws.send_text(json.dumps(message))
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason)
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+async def _authenticate(ws: WebSocket, settings: Settings) -> WsConnection | None:
+    try:
+        first = await asyncio.wait_for(ws.receive_text(), settings.ws_auth_timeout_s)
+    except TimeoutError:
+        await ws.close(POLICY, "authentication timeout")
+        return None
+    except (WebSocketDisconnect, RuntimeError, KeyError):
+        return None
+    try:
+        message = json.loads(first)
+        if not isinstance(message, dict) or message.get("type") != "auth":
+            raise AuthError("the first message must be {type: auth, token}")
+        principal = read_token(str(message.get("token", "")), settings.secret)
+    except (ValueError, AuthError) as exc:
+        reason = str(exc) if isinstance(exc, AuthError) else "the first message must be JSON"
+        await ws.close(POLICY, reason)
+        return None
+    async with ws.app.state.sessions() as db:
+        user = await repo.get_user(db, principal.username)
+    if user is None or user.role != principal.role.value:
+        await ws.close(POLICY, "user no longer exists")
+        return None
+    return WsConnection(ws, principal, user.display_name, user.tier, list(user.skills))
+
+
+async def _dispatch(branch: Branch, conn: WsConnection, message: dict[str, Any]) -> None:
+    kind = message.get("type")
+    if not isinstance(kind, str) or kind not in ALLOWED:
+        raise BranchError("bad_message", f"unknown message type: {kind!r}")
+    if conn.role not in ALLOWED[kind]:
+        raise BranchError("wrong_role", f"a {conn.role.value} cannot send {kind}")
+    if kind == "ping":
+        await conn.send({"type": "pong"})
+    elif kind == "join":
+        await branch.join(conn, _str(message, "service"))
+    elif kind == "leave":
+        await branch.leave(conn)
+    elif kind == "status":
+        skills = message.get("skills")
+        if skills is not None and not (isinstance(skills, list)
+                                       and all(isinstance(s, str) for s in skills)):
+            raise BranchError("bad_message", "skills must be a list of service ids")
+        await branch.set_status(conn, _str(message, "status"), skills)
+    elif kind == "accept":
+        service = message.get("service")
+        await branch.accept(conn, service if isinstance(service, str) else None)
+    elif kind == "end":
+        await branch.end_by_teller(conn, _str(message, "outcome"))
+    elif kind == "offer":
+        session_id = _str(message, "session_id")
+        sdp = await branch.offer(conn, session_id, message.get("sdp"))
+        await conn.send({"type": "answer", "session_id": session_id, "sdp": sdp})
+
+
+def _str(message: dict[str, Any], name: str) -> str:
+    value = message.get(name)
+    if not isinstance(value, str) or not value:
+        raise BranchError("bad_message", f"{message.get('type')} needs a string {name!r}")
+    return value
+
+
+@router.websocket("/ws")
+async def signaling(ws: WebSocket) -> None:
+    settings: Settings = ws.app.state.settings
+    branch: Branch = ws.app.state.branch
+    await ws.accept()
+    conn = await _authenticate(ws, settings)
+    if conn is None:
+        return
+    older = branch.replaces(conn)
+    welcome = await branch.connect(conn)
+    if older is not None and isinstance(older, WsConnection):
+        await older.close(POLICY, "signed in elsewhere")
+    await conn.send(welcome)
+    try:
+        while True:
+            frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            text = frame.get("text")
+            if text is None:
+                await conn.send(error("bad_message", "send JSON text frames, not binary"))
+                continue
+            if len(text.encode()) > settings.max_ws_message_bytes:
+                await conn.close(TOO_BIG, "message too big")
+                break
+            try:
+                message = json.loads(text)
+            except ValueError:
+                await conn.send(error("bad_json", "the message is not valid JSON"))
+                continue
+            if not isinstance(message, dict):
+                await conn.send(error("bad_message", "a message must be a JSON object"))
+                continue
+            try:
+                await _dispatch(branch, conn, message)
+            except BranchError as exc:
+                await conn.send(error(exc.code, str(exc)))
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # closed by the peer mid-send
+    finally:
+        await branch.disconnect(conn)

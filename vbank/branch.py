@@ -1,0 +1,406 @@
+"""The live branch: who is connected, the queue, the calls, and the messages they exchange.
+
+This is the service layer between the signaling WebSocket (``api.ws``), the pure queue
+(``domain.queue``), the media workers (``rtc.worker``) and the database. Every public
+coroutine is one thing a person did; it changes the domain state synchronously first and
+only then awaits I/O, so two tellers accepting at once still get different customers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from vbank import VbankError
+from vbank.auth import Role
+from vbank.config import Settings
+from vbank.domain.queue import BranchQueue, QueueEmpty, Teller, TellerStatus, Ticket
+from vbank.domain.services import SERVICES, priority_for_tier
+from vbank.rtc import AdmissionRefused, RtcError
+from vbank.rtc.lag import LoopLagMonitor
+from vbank.rtc.worker import MediaPool
+from vbank.store import repo
+from vbank.store.models import CallSession, Recording
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("completed", "customer_left", "referred", "failed", "server_shutdown")
+
+
+class BranchError(VbankError):
+    """A request that cannot be served; ``code`` goes into the WebSocket error message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Connection(Protocol):
+    """A signed-in person's signaling channel (the WebSocket, seen from the branch)."""
+
+    username: str
+    role: Role
+    display_name: str
+    tier: str
+    skills: list[str]
+
+    async def send(self, message: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class LiveSession:
+    """A session that has not ended: queued or in a call."""
+
+    id: str
+    reference: str
+    customer: str
+    customer_name: str
+    tier: str
+    service: str
+    created: float  # monotonic
+    state: str = "queued"  # queued | in_call | ended
+    teller: str | None = None
+    #: the queue ticket from joining, kept so a requeue restores the original arrival order
+    ticket: Ticket | None = None
+    call_started: float | None = None
+    customer_online: bool = True
+    grace: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        return {"session_id": self.id, "reference": self.reference, "service": self.service,
+                "state": self.state, "teller": self.teller}
+
+
+class Branch:
+    """The branch while the server runs."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker,
+                 media: MediaPool, lag: LoopLagMonitor) -> None:
+        self.settings = settings
+        self.db = sessions
+        self.media = media
+        self.lag = lag
+        self.queue = BranchQueue({s.id: s.handle_time_s for s in SERVICES.values()})
+        self.live: dict[str, LiveSession] = {}
+        self.connections: dict[str, Connection] = {}
+        self.waits: list[float] = []  # seconds waited at each pairing, read by /metrics
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ connections
+    async def connect(self, conn: Connection) -> dict[str, Any]:
+        """A person signed in on the WebSocket; returns the welcome message."""
+        self.connections[conn.username] = conn
+        welcome: dict[str, Any] = {"type": "welcome", "user": {
+            "name": conn.username, "display_name": conn.display_name,
+            "role": conn.role.value, "tier": conn.tier}}
+        live = self._session_of_customer(conn.username) if conn.role is Role.CUSTOMER else None
+        if live is not None:
+            live.customer_online = True
+            if live.grace is not None:
+                live.grace.cancel()
+                live.grace = None
+            welcome["session"] = self._resume_info(live)
+        if conn.role is Role.TELLER:
+            if self.queue.teller(conn.username) is None:
+                known = [s for s in conn.skills if s in SERVICES]
+                self.queue.set_teller(conn.username, TellerStatus.AWAY, known)
+            self._spawn(self._send_queues())
+        return welcome
+
+    async def disconnect(self, conn: Connection) -> None:
+        """The WebSocket closed: a teller's call is requeued, a customer gets a grace period."""
+        if self.connections.get(conn.username) is not conn:
+            return  # replaced by a newer connection of the same person
+        del self.connections[conn.username]
+        if conn.role is Role.TELLER:
+            teller = self.queue.remove_teller(conn.username)
+            if teller is not None and teller.session_id in self.live:
+                await self._teller_dropped(self.live[teller.session_id])
+            await self._send_queues()
+        elif conn.role is Role.CUSTOMER:
+            live = self._session_of_customer(conn.username)
+            if live is not None:
+                live.customer_online = False
+                live.grace = asyncio.ensure_future(self._grace_then_end(live))
+                if live.teller:
+                    await self._send(live.teller, {"type": "peer", "state": "reconnecting"})
+
+    def replaces(self, conn: Connection) -> Connection | None:
+        """The older connection this one supersedes, if the person is signed in twice."""
+        return self.connections.get(conn.username)
+
+    # --------------------------------------------------------------- customers
+    async def join(self, conn: Connection, service: str) -> None:
+        if service not in SERVICES:
+            raise BranchError("unknown_service", f"unknown service: {service}")
+        if self._session_of_customer(conn.username) is not None:
+            raise BranchError("bad_message", "you already have a session; leave it first")
+        now = time.monotonic()
+        session_id = "s_" + secrets.token_hex(8)
+        live = LiveSession(session_id, "VB" + secrets.token_hex(5).upper(), conn.username,
+                           conn.display_name, conn.tier, service, now)
+        live.ticket = self.queue.enqueue(session_id, conn.username, service,
+                                         priority_for_tier(conn.tier), now)
+        self.live[session_id] = live
+        async with self.db.begin() as db:
+            await repo.add_session(db, CallSession(
+                id=session_id, reference=live.reference, customer=conn.username,
+                service=service, state="queued", created_at=repo.utcnow(), tellers=[]))
+        position = self.queue.position(session_id)
+        await conn.send({"type": "queued", "session_id": session_id, "service": service,
+                         "reference": live.reference, "position": position,
+                         "estimated_wait_s": self.queue.estimated_wait_s(session_id, position)})
+        await self._after_queue_change(service)
+
+    async def leave(self, conn: Connection) -> None:
+        live = self._session_of_customer(conn.username)
+        if live is None:
+            raise BranchError("not_in_session", "you have no session to leave")
+        await self.end(live, "customer_left")
+
+    # ----------------------------------------------------------------- tellers
+    async def set_status(self, conn: Connection, status: str,
+                         skills: list[str] | None) -> None:
+        try:
+            wanted = TellerStatus(status)
+        except ValueError as exc:
+            raise BranchError("bad_message", "status must be available, busy or away") from exc
+        if skills is not None and any(s not in SERVICES for s in skills):
+            raise BranchError("unknown_service", "skills must be service ids")
+        teller = self.queue.set_teller(conn.username, wanted, skills)
+        await conn.send({"type": "teller", "status": teller.status.value,
+                         "skills": sorted(teller.skills)})
+        await self._send_queues()
+
+    async def accept(self, conn: Connection, service: str | None) -> None:
+        """The teller takes the next customer they can serve."""
+        if service is not None and service not in SERVICES:
+            raise BranchError("unknown_service", f"unknown service: {service}")
+        teller = self.queue.teller(conn.username)
+        if teller is None or teller.status is not TellerStatus.AVAILABLE:
+            raise BranchError("busy", "set your status to available before accepting")
+        refusal = self._admission_refusal()
+        if refusal:
+            await self._tell_next_customer(teller, service, refusal)
+            raise BranchError("busy", refusal)
+        try:
+            assignment = self.queue.accept(conn.username, time.monotonic(), service)
+        except QueueEmpty as exc:
+            raise BranchError("queue_empty", str(exc)) from exc
+        live = self.live[assignment.ticket.session_id]
+        try:
+            self.media.admit(live.id)
+        except AdmissionRefused as exc:
+            self.queue.release(conn.username)
+            self.queue.requeue_at_head(assignment.ticket)
+            await self._send(live.customer, {"type": "notice", "message": str(exc)})
+            raise BranchError("busy", str(exc)) from exc
+        self.waits.append(assignment.waited_s)
+        live.state, live.teller = "in_call", conn.username
+        live.call_started = live.call_started or time.monotonic()
+        async with self.db.begin() as db:
+            row = await repo.get_session(db, live.id)
+            if row is not None:
+                row.state, row.teller = "in_call", conn.username
+                row.tellers = [*row.tellers, conn.username]
+                row.started_at = row.started_at or repo.utcnow()
+        paired = {"type": "paired", "session_id": live.id, "service": live.service}
+        await self._send(live.customer, {**paired, "role": "customer", "peer": {
+            "name": conn.display_name, "role": "teller"}})
+        await conn.send({**paired, "role": "teller", "reference": live.reference,
+                         "peer": {"name": live.customer_name, "role": "customer",
+                                  "tier": live.tier, "username": live.customer}})
+        await self._after_queue_change(live.service)
+
+    async def end_by_teller(self, conn: Connection, outcome: str) -> None:
+        teller = self.queue.teller(conn.username)
+        live = self.live.get(teller.session_id or "") if teller else None
+        if live is None:
+            raise BranchError("not_in_session", "you are not in a call")
+        if outcome not in OUTCOMES:
+            raise BranchError("bad_message", f"outcome must be one of {', '.join(OUTCOMES)}")
+        await self.end(live, outcome)
+
+    # ------------------------------------------------------------------ media
+    async def offer(self, conn: Connection, session_id: str, sdp: object) -> str:
+        """Answer a participant's SDP offer for their session's media."""
+        live = self.live.get(session_id)
+        role = "customer" if conn.role is Role.CUSTOMER else "teller"
+        if live is None or live.state != "in_call" or (
+                live.customer if role == "customer" else live.teller) != conn.username:
+            raise BranchError("not_in_session", "no call of yours with that session id")
+        try:
+            return await self.media.offer(session_id, role, sdp)
+        except RtcError as exc:
+            raise BranchError(exc.code, str(exc)) from exc
+
+    def on_media_event(self, event: dict[str, Any]) -> None:
+        """Events from the media workers (called on the server's loop)."""
+        kind = event.get("event")
+        live = self.live.get(str(event.get("session_id")))
+        if kind == "leg_closed" and event.get("recording"):
+            self._spawn(self._store_recording(str(event["session_id"]), str(event["role"]),
+                                              event["recording"]))
+        elif kind == "leg_state" and live is not None:
+            role = str(event["role"])
+            peer = live.teller if role == "customer" else live.customer
+            if peer and event["state"] in ("connected", "failed"):
+                state = "connected" if event["state"] == "connected" else "reconnecting"
+                self._spawn(self._send(peer, {"type": "peer", "state": state}))
+        elif kind == "worker_lost":
+            log.error("media worker %s stopped; its calls are lost", event.get("worker"))
+
+    async def _store_recording(self, session_id: str, role: str, info: dict[str, Any]) -> None:
+        path = _relative_to(Path(info["path"]), self.settings.data)
+        async with self.db.begin() as db:
+            await repo.add_recording(db, Recording(
+                session_id=session_id, role=role, path=str(path), sha256=info["sha256"],
+                bytes=info["bytes"], video_frames=info["video_frames"],
+                audio_frames=info["audio_frames"], duration_s=info["duration_s"],
+                started_at=repo.utcnow()))
+
+    # ----------------------------------------------------------------- endings
+    async def end(self, live: LiveSession, outcome: str) -> None:
+        """End a session for everyone: media closed, recordings kept, both sides told."""
+        if live.state == "ended":
+            return
+        was_queued = live.state == "queued"
+        live.state = "ended"
+        self.live.pop(live.id, None)
+        self.queue.remove(live.id)
+        if live.grace is not None and live.grace is not asyncio.current_task():
+            live.grace.cancel()
+        if live.teller:
+            self.queue.release(live.teller)
+            if live.call_started:
+                self.queue.learn_handle_time(live.service, time.monotonic() - live.call_started)
+        try:
+            await self.media.close_session(live.id)
+        except RtcError as exc:
+            log.warning("closing media of %s: %s", live.id, exc)
+        async with self.db.begin() as db:
+            row = await repo.get_session(db, live.id)
+            if row is not None:
+                row.state, row.outcome, row.ended_at = "ended", outcome, repo.utcnow()
+        message = {"type": "ended", "session_id": live.id, "outcome": outcome,
+                   "reference": live.reference}
+        await self._send(live.customer, message)
+        if live.teller:
+            await self._send(live.teller, message)
+        await self._after_queue_change(live.service) if was_queued else await self._send_queues()
+
+    async def _teller_dropped(self, live: LiveSession) -> None:
+        """The teller vanished mid-call: the customer goes first in line, session kept."""
+        teller = live.teller
+        live.state, live.teller = "queued", None
+        with contextlib.suppress(RtcError):
+            await self.media.close_leg(live.id, "teller")
+        if teller:
+            self.queue.release(teller)
+        if live.ticket is not None:
+            live.ticket = self.queue.requeue_at_head(live.ticket)
+        async with self.db.begin() as db:
+            row = await repo.get_session(db, live.id)
+            if row is not None:
+                row.state, row.teller = "queued", None
+        await self._send(live.customer, {"type": "requeued", "session_id": live.id,
+                                         "position": self.queue.position(live.id)})
+        await self._after_queue_change(live.service)
+
+    async def _grace_then_end(self, live: LiveSession) -> None:
+        await asyncio.sleep(self.settings.reconnect_grace_s)
+        if not live.customer_online:
+            await self.end(live, "customer_left")
+
+    async def shutdown(self) -> None:
+        """Server stopping: end every call, let recordings finish and be stored."""
+        for live in list(self.live.values()):
+            await self.end(live, "server_shutdown")
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    # ------------------------------------------------------------------ pushes
+    async def _after_queue_change(self, service: str) -> None:
+        """Tell waiting customers their new place, and tellers the new queue."""
+        for position, ticket in enumerate(self.queue.waiting(service), start=1):
+            await self._send(ticket.customer, {
+                "type": "queue", "session_id": ticket.session_id, "position": position,
+                "estimated_wait_s": self.queue.estimated_wait_s(ticket.session_id, position)})
+        await self._send_queues()
+
+    def queues_snapshot(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [{"id": sid, "length": len(waiting), "waiting": [
+            {"session_id": t.session_id, "customer": self.live[t.session_id].customer_name,
+             "tier": self.live[t.session_id].tier, "waited_s": round(now - t.enqueued_at, 1)}
+            for t in waiting if t.session_id in self.live]}
+            for sid in SERVICES for waiting in [self.queue.waiting(sid)]]
+
+    async def _send_queues(self) -> None:
+        message = {"type": "queues", "services": self.queues_snapshot()}
+        for teller in self.queue.tellers():
+            await self._send(teller.teller_id, message)
+
+    async def _send(self, username: str, message: dict[str, Any]) -> None:
+        conn = self.connections.get(username)
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a closing socket is handled by disconnect
+                await conn.send(message)
+
+    # ----------------------------------------------------------------- helpers
+    def _session_of_customer(self, username: str) -> LiveSession | None:
+        return next((s for s in self.live.values() if s.customer == username), None)
+
+    def session_of_teller(self, username: str) -> LiveSession | None:
+        teller = self.queue.teller(username)
+        return self.live.get(teller.session_id or "") if teller else None
+
+    def _resume_info(self, live: LiveSession) -> dict[str, Any]:
+        info = live.public()
+        if live.state == "queued":
+            position = self.queue.position(live.id)
+            info.update(position=position,
+                        estimated_wait_s=self.queue.estimated_wait_s(live.id, position))
+        elif live.teller:
+            teller_conn = self.connections.get(live.teller)
+            info["peer"] = {"name": teller_conn.display_name if teller_conn else live.teller,
+                            "role": "teller"}
+        return info
+
+    def _admission_refusal(self) -> str | None:
+        if self.lag.p95_ms > self.settings.admission_max_lag_ms:
+            return "The branch is very busy right now; the customer keeps their place."
+        if not self.media.has_capacity():
+            return "Every video line is busy right now; the customer keeps their place."
+        return None
+
+    async def _tell_next_customer(self, teller: Teller, service: str | None,
+                                  message: str) -> None:
+        skills = [service] if service else sorted(teller.skills)
+        heads = [w[0] for sid in skills if (w := self.queue.waiting(sid))]
+        if heads:
+            nxt = min(heads, key=lambda t: t.key)
+            await self._send(nxt.customer, {"type": "notice", "message": (
+                "A teller is ready but the branch is very busy; you keep your place.")})
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _relative_to(path: Path, root: Path) -> Path:
+    """A recording's path as stored: relative to the data directory when inside it."""
+    try:
+        return path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path

@@ -1,0 +1,155 @@
+"""The ``vbank`` command line: serve, users, db, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from vbank.config import DEMO_SECRET, Settings
+
+ROLES = ("customer", "teller", "supervisor", "auditor", "admin")
+
+
+def _storage_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="database URL (default: SQLite under --data)")
+    p.add_argument("--data", type=Path, help="data directory (default ./var)")
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides = {k: v for k, v in {"db": getattr(args, "db", None),
+                                   "data": getattr(args, "data", None),
+                                   "redis": getattr(args, "redis", None), **extra}.items()
+                 if v is not None}
+    return Settings(**overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vbank", description="a virtual bank branch")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the branch server")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--redis", help="Redis URL (multi-node mode)")
+    serve.add_argument("--demo", action="store_true", help="load demo users")
+    _storage_options(serve)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action",
+                                                                        required=True)
+    add = users.add_parser("add", help="create a user")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--password", required=True)
+    add.add_argument("--skills", default="", help="comma-separated service ids (tellers)")
+    add.add_argument("--points", type=int, default=0)
+    add.add_argument("--tier", default="standard")
+    add.add_argument("--display-name")
+    _storage_options(add)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
+    _storage_options(db.add_parser("upgrade", help="apply migrations"))
+
+    bench = sub.add_parser("bench", help="run a benchmark")
+    bench.add_argument("name", choices=("sessions", "queue"))
+    bench.add_argument("--json", type=Path, dest="json_out", help="write the figures here")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark")
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from vbank.api.app import create_app
+    from vbank.store.db import upgrade
+
+    settings = _settings(args, host=args.host, port=args.port, demo=args.demo or None)
+    if settings.secret == DEMO_SECRET and not settings.demo:
+        print("vbank: refusing to start with the demo signing key; set VBANK_SECRET "
+              "(or use --demo for a demonstration)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=os.environ.get("VBANK_LOG", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    upgrade(settings.database_url)
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port,
+        ws_max_size=settings.max_ws_message_bytes, ws_ping_interval=settings.ws_ping_s,
+        ws_ping_timeout=settings.ws_ping_s, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=20)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                host = f"[{settings.host}]" if ":" in settings.host else settings.host
+                print(f"vbank ready on http://{host}:{settings.port}", flush=True)
+
+    Server(config).run()
+    print("vbank stopped", flush=True)
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from vbank.auth import hash_password
+    from vbank.domain.services import SERVICES
+    from vbank.store import StoreError, repo
+    from vbank.store.db import make_engine, sessionmaker, upgrade
+
+    skills = [s for s in args.skills.split(",") if s]
+    unknown = [s for s in skills if s not in SERVICES]
+    if unknown:
+        print(f"vbank: unknown skill {unknown[0]!r}; services are {', '.join(SERVICES)}",
+              file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    upgrade(settings.database_url)
+
+    async def add() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            async with sessionmaker(engine).begin() as db:
+                await repo.add_user(db, args.name, hash_password(args.password), args.role,
+                                    skills=skills, tier=args.tier, points=args.points,
+                                    display_name=args.display_name)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(add())
+    except StoreError as exc:
+        print(f"vbank: {exc}", file=sys.stderr)
+        return 1
+    print(f"added {args.role} {args.name}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from vbank.store.db import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from vbank.bench import run_bench
+
+    return run_bench(args.name, args.json_out, args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return cmd_serve(args)
+    if args.command == "users":
+        return cmd_users_add(args)
+    if args.command == "db":
+        return cmd_db_upgrade(args)
+    if args.command == "bench":
+        return cmd_bench(args)
+    return 2

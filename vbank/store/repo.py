@@ -1,0 +1,56 @@
+"""Repositories: the SQL behind users, call sessions and recordings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbank.store import StoreError
+from vbank.store.models import CallSession, Recording, User
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def add_user(db: AsyncSession, username: str, password_hash: str, role: str,
+                   skills: Iterable[str] = (), tier: str = "standard", points: int = 0,
+                   display_name: str | None = None) -> User:
+    user = User(username=username, display_name=display_name or username,
+                password_hash=password_hash, role=role, skills=list(skills), tier=tier,
+                points=points)
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise StoreError(f"user {username!r} already exists") from exc
+    return user
+
+
+async def get_user(db: AsyncSession, username: str) -> User | None:
+    return (await db.execute(select(User).where(User.username == username))).scalar_one_or_none()
+
+
+async def add_session(db: AsyncSession, session: CallSession) -> None:
+    db.add(session)
+    await db.flush()
+
+
+async def get_session(db: AsyncSession, session_id: str) -> CallSession | None:
+    return await db.get(CallSession, session_id)
+
+
+async def add_recording(db: AsyncSession, recording: Recording) -> None:
+    db.add(recording)
+    await db.flush()
+
+
+async def recordings_of(db: AsyncSession, session_id: str) -> list[Recording]:
+    rows = await db.execute(select(Recording).where(Recording.session_id == session_id)
+                            .order_by(Recording.id))
+    return list(rows.scalars())
