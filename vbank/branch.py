@@ -94,6 +94,7 @@ class Branch:
         self.connections: dict[str, Connection] = {}
         self.waits: list[float] = []  # seconds waited at each pairing, read by /metrics
         self._background: set[asyncio.Task[Any]] = set()
+        self.closing = False  # the server is stopping: sockets closing is not a drop
 
     # ------------------------------------------------------------ connections
     async def connect(self, conn: Connection) -> dict[str, Any]:
@@ -121,6 +122,8 @@ class Branch:
         if self.connections.get(conn.username) is not conn:
             return  # replaced by a newer connection of the same person
         del self.connections[conn.username]
+        if self.closing:
+            return
         if conn.role is Role.TELLER:
             teller = self.queue.remove_teller(conn.username)
             if teller is not None and teller.session_id in self.live:
@@ -323,6 +326,7 @@ class Branch:
 
     async def shutdown(self) -> None:
         """Server stopping: end every call, let recordings finish and be stored."""
+        self.closing = True
         for live in list(self.live.values()):
             await self.end(live, "server_shutdown")
         if self._background:

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run a benchmark")
     bench.add_argument("name", choices=("sessions", "queue"))
     bench.add_argument("--json", type=Path, dest="json_out", help="write the figures here")
-    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark")
+    bench.epilog = "Each benchmark takes its own options: vbank bench NAME --help."
     return parser
 
 
@@ -75,13 +75,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=os.environ.get("VBANK_LOG", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     upgrade(settings.database_url)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port,
+        app, host=settings.host, port=settings.port,
         ws_max_size=settings.max_ws_message_bytes, ws_ping_interval=settings.ws_ping_s,
         ws_ping_timeout=settings.ws_ping_s, log_level="warning", access_log=False,
         timeout_graceful_shutdown=20)
 
     class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal after shutting down; our stop is clean: exit 0
+            self._captured_signals.clear()
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            # End calls while everyone's socket is still open, so both sides hear why.
+            branch = getattr(app.state, "branch", None)
+            if branch is not None:
+                await branch.shutdown()
+            await super().shutdown(sockets)
+
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started:
@@ -143,7 +156,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     if args.command == "serve":
         return cmd_serve(args)
     if args.command == "users":

@@ -221,3 +221,32 @@ async def test_kill_9_mid_call_leaves_a_readable_recording(
         # everything up to about a second before the crash is there
         assert frames["video"] >= 0.5 * 15 * 5, (f.name, frames)
         assert frames["last_video_s"] >= 3.0, (f.name, frames)
+
+
+async def test_sigterm_ends_calls_and_finishes_recordings(
+        server: ServerProcess, video: list[bytes]) -> None:
+    import hashlib
+    import sqlite3
+
+    c, t, session_id = await pair(server)
+    await c.start_media(session_id, video)
+    await t.start_media(session_id, video)
+    await asyncio.sleep(3)
+    assert await asyncio.to_thread(server.stop, signal.SIGTERM) == 0
+    for who in (c, t):
+        ended = await who.expect("ended")
+        assert ended["outcome"] == "server_shutdown"
+    assert "vbank stopped" in server.output[-1]
+    db = sqlite3.connect(server.data / "vbank.db")
+    state = db.execute("select state, outcome from call_sessions where id = ?",
+                       (session_id,)).fetchone()
+    rows = db.execute("select role, path, sha256 from recordings where session_id = ?",
+                      (session_id,)).fetchall()
+    assert state == ("ended", "server_shutdown")
+    assert sorted(r[0] for r in rows) == ["customer", "teller"]
+    for _, path, digest in rows:
+        data = (server.data / path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest  # the file was complete when hashed
+        assert decoded_frames(str(server.data / path))["video"] >= 0.6 * 15 * 3
+    for p in (c, t):
+        await p.close()

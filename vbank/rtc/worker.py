@@ -102,6 +102,7 @@ class WorkerClient(MediaClient):
         self._on_event = on_event
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._stopping = False  # set by stop(): the end of the channel is then expected
         self._task = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
@@ -123,7 +124,8 @@ class WorkerClient(MediaClient):
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(RtcError(f"media worker {self.name} stopped"))
-            self._on_event({"event": "worker_lost", "worker": self.name})
+            if not self._stopping:
+                self._on_event({"event": "worker_lost", "worker": self.name})
 
     async def request(self, op: str, **args: Any) -> dict[str, Any]:
         if not self.alive:
@@ -142,8 +144,9 @@ class WorkerClient(MediaClient):
 
     async def stop(self) -> None:
         if self.alive:
-            with contextlib.suppress(RtcError, ConnectionError):
+            with contextlib.suppress(RtcError, ConnectionError, TimeoutError):
                 await asyncio.wait_for(self.request("close_all"), 15)
+        self._stopping = True
         with contextlib.suppress(Exception):
             self._writer.close()
         try:
