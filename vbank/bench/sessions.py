@@ -89,7 +89,7 @@ async def _generate(url: str, first: int, count: int, duration: float) -> list[d
             "to_customer_audio_fps": (cf["audio"] - cb["audio"]) / duration,
             "to_teller_audio_fps": (tf["audio"] - tb["audio"]) / duration,
         })
-    for c, t in pairs:
+    for _, t in pairs:
         await t.send({"type": "end", "outcome": "completed"})
     await asyncio.sleep(1)
     for c, t in pairs:

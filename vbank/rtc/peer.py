@@ -88,29 +88,41 @@ class PreEncodedVideoTrack(MediaStreamTrack):
         return packet
 
 
-class ToneAudioTrack(MediaStreamTrack):
-    """48 kHz mono 20 ms frames of a quiet tone, wall-clock paced."""
+def encode_opus_tone(seconds: float = 1.0, hz: float = 440.0) -> list[bytes]:
+    """Opus packets (20 ms each) of a quiet tone, encoded once and looped by the sender."""
+    ctx = av.CodecContext.create("libopus", "w")
+    ctx.sample_rate, ctx.layout, ctx.format = 48000, "mono", "s16"
+    ctx.time_base = fractions.Fraction(1, 48000)
+    out: list[bytes] = []
+    for i in range(int(seconds * 50)):
+        t = (np.arange(960) + i * 960) / 48000
+        samples = (3000 * np.sin(2 * math.pi * hz * t)).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 48000, i * 960
+        out += [bytes(p) for p in ctx.encode(frame)]
+    return out
+
+
+class PreEncodedAudioTrack(MediaStreamTrack):
+    """Sends looped Opus packets every 20 ms; aiortc packs them without encoding."""
 
     kind = "audio"
 
-    def __init__(self, hz: float = 440.0) -> None:
+    def __init__(self, packets: list[bytes]) -> None:
         super().__init__()
+        self._packets = packets
         self._pacer = Pacer(50, 48000)
-        t = np.arange(960) / 48000
-        self._hz = hz
-        self._t = t
+        self._i = 0
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         pts = await self._pacer.next()
-        phase = 2 * math.pi * self._hz * pts / 48000
-        samples = (3000 * np.sin(2 * math.pi * self._hz * self._t + phase)).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = 48000
-        frame.pts = pts
-        frame.time_base = fractions.Fraction(1, 48000)
-        return frame
+        packet = av.Packet(self._packets[self._i % len(self._packets)])
+        self._i += 1
+        packet.pts = packet.dts = pts
+        packet.time_base = fractions.Fraction(1, 48000)
+        return packet
 
 
 class Reception:
@@ -145,6 +157,15 @@ class Reception:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+_TONE: list[bytes] = []
+
+
+def _tone() -> list[bytes]:
+    if not _TONE:
+        _TONE.extend(encode_opus_tone())
+    return _TONE
+
+
 class HeadlessPeer:
     """One participant's peer connection to the server, sending and receiving."""
 
@@ -154,7 +175,7 @@ class HeadlessPeer:
         self.reception = Reception()
         self.pc.on("track", self.reception.consume)
         if audio:
-            self.pc.addTrack(ToneAudioTrack())
+            self.pc.addTrack(PreEncodedAudioTrack(_tone()))
         if video_frames is not None:
             self.pc.addTrack(PreEncodedVideoTrack(video_frames, fps))
 
