@@ -3,8 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages the project needs: the browser for end-to-end tests, speech tools for test audio.
-DEB_PACKAGES := chromium espeak-ng sox
+# Debian packages the project needs: the browser for end-to-end tests, speech tools for test
+# audio, a CJK font so the pages' Chinese labels render in Chromium.
+DEB_PACKAGES := chromium espeak-ng sox fonts-wqy-microhei
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -14,7 +15,7 @@ run: deps system
 	$(VENV)/bin/vbank serve --host $(HOST) --port $(PORT) --demo
 
 test: deps system lint
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
 lint: deps
 	$(VENV)/bin/ruff check vbank tests bench

@@ -216,6 +216,7 @@ class Branch:
                 row.state, row.teller = "in_call", conn.username
                 row.tellers = [*row.tellers, conn.username]
                 row.started_at = row.started_at or repo.utcnow()
+        await self._send_teller_status(conn.username)
         paired = {"type": "paired", "session_id": live.id, "service": live.service}
         await self._send(live.customer, {**paired, "role": "customer", "peer": {
             "name": conn.display_name, "role": "teller"}})
@@ -284,6 +285,7 @@ class Branch:
             live.grace.cancel()
         if live.teller:
             self.queue.release(live.teller)
+            await self._send_teller_status(live.teller)
             if live.call_started:
                 self.queue.learn_handle_time(live.service, time.monotonic() - live.call_started)
         try:
@@ -353,6 +355,12 @@ class Branch:
         message = {"type": "queues", "services": self.queues_snapshot()}
         for teller in self.queue.tellers():
             await self._send(teller.teller_id, message)
+
+    async def _send_teller_status(self, username: str) -> None:
+        teller = self.queue.teller(username)
+        if teller is not None:
+            await self._send(username, {"type": "teller", "status": teller.status.value,
+                                        "skills": sorted(teller.skills)})
 
     async def _send(self, username: str, message: dict[str, Any]) -> None:
         conn = self.connections.get(username)

@@ -108,6 +108,10 @@ export class CallLink {
       throw e;
     }
     if (generation !== this.generation || this.pc !== pc) return null;
+    // The addresses this browser offered (raw IPs, or mDNS names when it hides them).
+    hooks.offeredCandidates = pc.localDescription.sdp.split('\r\n')
+      .filter((line) => line.startsWith('a=candidate:'))
+      .map((line) => line.split(' ')[4]);
     return pc.localDescription.sdp;
   }
 
@@ -143,6 +147,8 @@ export class CallLink {
     pc.ontrack = null;
     pc.onconnectionstatechange = null;
     pc.close(); // fires no connectionstatechange, so report it ourselves
+    this.remoteVideo.srcObject = null;
+    this.remoteVideo.parentElement?.classList.remove('has-frames');
     this.onConnectionState('closed');
   }
 

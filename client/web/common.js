@@ -61,7 +61,40 @@ export async function login(username, password) {
   if (r.status === 401) throw new Error('Wrong user name or password. · 用户名或密码错误');
   if (!r.ok) throw new Error(`Login failed (HTTP ${r.status}). · 登录失败`);
   const body = await r.json();
-  return {token: body.access_token, role: body.role, username};
+  return {token: body.access_token, role: body.role, username, ...lifetime(body)};
+}
+
+function lifetime(body) {
+  return {expiresAt: Date.now() + (body.expires_in ?? 1800) * 1000};
+}
+
+/**
+ * Swap the token for a fresh one before it expires (a teller's shift outlasts one token), for
+ * as long as the page is open. onToken(login) gets each refreshed login; returns a stop function.
+ */
+export function keepLoginFresh(page, current, onToken) {
+  let timer = null;
+  const schedule = () => {
+    const left = current.expiresAt ? current.expiresAt - Date.now() : 30 * 60 * 1000;
+    timer = setTimeout(refresh, Math.max(10000, left * 0.6));
+  };
+  const refresh = async () => {
+    try {
+      const r = await fetch(`${API}/auth/refresh`, {
+        method: 'POST', headers: {Authorization: `Bearer ${current.token}`},
+      });
+      if (!r.ok) return; // expired already: the next API call or reconnect asks to log in
+      const body = await r.json();
+      current = {...current, token: body.access_token, ...lifetime(body)};
+      saveLogin(page, current);
+      onToken(current);
+      schedule();
+    } catch {
+      timer = setTimeout(refresh, 30000); // offline for now; try again
+    }
+  };
+  schedule();
+  return () => clearTimeout(timer);
 }
 
 /** GET an API path with the bearer token; throws AuthError on 401. */
@@ -102,9 +135,14 @@ export class MessageArea {
     this.root = root; // a container with aria-live, shared by both kinds of message
   }
 
-  show(text, kind = 'notice') {
+  /** Show a message; `action` ({label, run}) adds a button that runs it and dismisses it. */
+  show(text, kind = 'notice', action = null) {
     const item = h('div', {class: `message ${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-kind': kind},
       h('span', {}, text),
+      action && h('button', {type: 'button', class: 'small', onclick: () => {
+        item.remove();
+        action.run();
+      }}, action.label),
       h('button', {class: 'close', type: 'button', 'aria-label': 'Dismiss · 关闭',
         onclick: () => item.remove()}, '×'));
     this.root.append(item);
@@ -115,6 +153,9 @@ export class MessageArea {
     this.root.replaceChildren();
   }
 }
+
+export const REPLACED = 'You signed in from another window, so this one is paused. · 您已在其他窗口登录';
+export const CONTINUE_HERE = 'Continue here · 在此继续';
 
 /** Human text for a server error message; known codes get a friendlier sentence. */
 export function errorText(msg) {

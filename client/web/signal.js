@@ -1,21 +1,26 @@
 // The signaling WebSocket (/ws): authenticates with its first message, reconnects with backoff.
 // The token never goes in the URL (README, "Signaling WebSocket").
 
+import {$, CONTINUE_HERE, REPLACED} from './common.js';
+
 const BACKOFF_S = [0.5, 1, 2, 4, 8, 15];
 const POLICY_VIOLATION = 1008; // bad or expired token, or no auth in time
+const SIGNED_IN_ELSEWHERE = 4001; // the same person opened another tab or device
 
 export class Signal {
   /**
-   * token: the bearer token; onMessage(msg) for every JSON message; onLink('connecting' |
-   * 'online' | 'offline') as the connection changes; checkToken() resolves false when the token
-   * is no longer valid (then onAuthFailed() is called and reconnecting stops).
+   * token: the bearer token (updated in place when refreshed); onMessage(msg) for every JSON
+   * message; onLink('connecting' | 'online' | 'offline' | 'stopped') as the connection changes.
+   * A 1008 close (the token is no longer good) calls onAuthFailed(); a 4001 close (the same
+   * person signed in from another tab or device) calls onReplaced(): reconnecting would throw
+   * that one out in turn. Either way this stops.
    */
-  constructor({token, onMessage, onLink, checkToken, onAuthFailed}) {
+  constructor({token, onMessage, onLink, onAuthFailed, onReplaced}) {
     this.token = token;
     this.onMessage = onMessage;
     this.onLink = onLink;
-    this.checkToken = checkToken;
     this.onAuthFailed = onAuthFailed;
+    this.onReplaced = onReplaced;
     this.ws = null;
     this.ready = false; // true between `welcome` and close: only then may messages be sent
     this.attempt = 0; // consecutive failed connections, indexes BACKOFF_S
@@ -69,21 +74,37 @@ export class Signal {
     ws.onclose = (ev) => this.closed(ws, ev.code);
   }
 
-  async closed(ws, code) {
+  closed(ws, code) {
     if (ws !== this.ws || this.stopped) return;
     this.ready = false;
-    this.onLink('offline');
-    // 1008 usually means the token expired; ask the API before giving up on it, since a
-    // policy close can also come from a restarting server.
-    if (code === POLICY_VIOLATION && this.checkToken && !(await this.checkToken())) {
+    if (code === POLICY_VIOLATION || code === SIGNED_IN_ELSEWHERE) {
       this.stopped = true;
-      this.onAuthFailed();
+      this.onLink('stopped');
+      if (code === SIGNED_IN_ELSEWHERE) this.onReplaced();
+      else this.onAuthFailed();
       return;
     }
-    if (this.stopped) return;
+    this.onLink('offline');
     const base = BACKOFF_S[Math.min(this.attempt, BACKOFF_S.length - 1)];
     this.attempt += 1;
     const jitter = 0.8 + Math.random() * 0.4; // spread reconnects after a server restart
     this.timer = setTimeout(() => this.connect(), base * jitter * 1000);
   }
+}
+
+/**
+ * The page's signaling channel for `login`, started: the banner shows while it is down, a
+ * sign-in elsewhere pauses it with a button to continue here, an expired token calls
+ * onAuthFailed().
+ */
+export function openSignal({login, messages, onMessage, onAuthFailed}) {
+  const signal = new Signal({
+    token: login.token,
+    onMessage,
+    onLink: (state) => { $('#link-banner').hidden = state !== 'offline'; },
+    onAuthFailed,
+    onReplaced: () => messages.show(REPLACED, 'notice', {label: CONTINUE_HERE, run: () => signal.start()}),
+  });
+  signal.start();
+  return signal;
 }

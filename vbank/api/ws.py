@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 POLICY, TOO_BIG = 1008, 1009
+#: an older connection of someone who signed in again elsewhere (application close code)
+REPLACED = 4001
 
 #: which roles may send each message type
 ALLOWED: dict[str, tuple[Role, ...]] = {
@@ -138,7 +140,7 @@ async def signaling(ws: WebSocket) -> None:
     older = branch.replaces(conn)
     welcome = await branch.connect(conn)
     if older is not None and isinstance(older, WsConnection):
-        await older.close(POLICY, "signed in elsewhere")
+        await older.close(REPLACED, "signed in elsewhere")
     await conn.send(welcome)
     try:
         while True:

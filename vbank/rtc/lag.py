@@ -11,7 +11,7 @@ from collections import deque
 class LoopLagMonitor:
     """Samples how late a short sleep wakes up; keeps a window for percentiles."""
 
-    def __init__(self, interval_s: float = 0.1, window: int = 50) -> None:
+    def __init__(self, interval_s: float = 0.1, window: int = 100) -> None:
         self.interval_s = interval_s
         self._samples: deque[float] = deque(maxlen=window)
         self._task: asyncio.Task[None] | None = None

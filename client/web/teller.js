@@ -1,0 +1,370 @@
+// The teller console (/teller): status and skills, the live queues, accept the next customer,
+// talk by video, end the call with an outcome.
+// States (window.vbank.state): login → idle → connecting → in_call (customer_reconnecting) →
+// ended → connecting (next customer) …; window.vbank.tellerStatus mirrors the server's status.
+
+import {
+  $, AuthError, MessageArea, apiGet, clearLogin, errorText, formatWait, h, hooks, keepLoginFresh,
+  loadLogin, recordMessage, setupLoginForm,
+} from './common.js';
+import {CallLink, openCamera} from './call.js';
+import {openSignal} from './signal.js';
+
+const PAGE = 'teller';
+const SKILLS = ['loan_signing', 'risk_assessment', 'account_opening', 'general_enquiry'];
+const SKILL_NAMES = {
+  loan_signing: 'Loan signing · 贷款面签',
+  risk_assessment: 'Risk assessment · 风险测评',
+  account_opening: 'Account opening · 开户',
+  general_enquiry: 'General enquiry · 综合咨询',
+};
+const IDLE_TEXT = {
+  available: 'Available — accept the next customer · 空闲，可接入客户',
+  busy: 'Busy — no new customers · 忙碌',
+  away: 'Away — set yourself available to serve · 暂离',
+};
+const STATES = {
+  login: {text: 'Please log in · 请登录'},
+  connecting: {text: 'Connecting to the customer… · 正在接通客户'},
+  in_call: {text: 'In call · 通话中', tone: 'ok'},
+  customer_reconnecting: {text: 'The customer is reconnecting… · 客户正在重新连接', tone: 'warn'},
+  ended: {text: 'Call ended · 通话结束', tone: 'done'},
+};
+const IN_CALL = new Set(['connecting', 'in_call', 'customer_reconnecting']);
+const TIERS = {gold: 'Gold · 金卡', standard: 'Standard · 普通'};
+
+const messages = new MessageArea($('#messages'));
+const localVideo = $('#local-video');
+const statusSelect = $('#status');
+
+let login = null;
+let signal = null;
+let stopRefresh = () => {}; // stops the token refresh timer
+let camera = null;
+let cameraOpening = null;
+let serviceNames = new Map(); // id → {en, zh} from GET /services
+let queues = {services: [], at: 0}; // the last `queues` message and when it came
+let tiers = new Map(); // session_id → customer tier, learnt from the queue
+let framesAtPair = 0;
+let peerUp = false;
+let renegotiateTimer = null;
+let renegotiateAttempts = 0;
+
+hooks.tellerStatus = null;
+
+const link = new CallLink({
+  remoteVideo: $('#remote-video'),
+  onConnectionState,
+  onFrame: maybeInCall,
+  onAutoplayBlocked: () => { $('#unmute').hidden = false; },
+});
+
+// ---- state -------------------------------------------------------------------------------
+
+function setState(state) {
+  hooks.state = state;
+  const {text, tone} = STATES[state] ?? {};
+  const status = hooks.tellerStatus ?? 'away';
+  $('#state').textContent = state === 'idle' ? IDLE_TEXT[status] : text;
+  $('#state-panel').dataset.tone = tone ?? (state === 'idle' && status === 'available' ? 'ok' : '');
+  const inCall = IN_CALL.has(state);
+  $('#end').disabled = !inCall;
+  $('#accept').disabled = !canAccept();
+  renderQueues(); // per-service accept buttons follow the call state
+  if (state === 'in_call') renegotiateAttempts = 0;
+}
+
+/** Accepting needs an `available` teller (as the server last said) who is not in a call. */
+function canAccept() {
+  return hooks.tellerStatus === 'available' && !IN_CALL.has(hooks.state);
+}
+
+/** What the server says (or, on accept and release, does without saying) about our status. */
+function showStatus(status) {
+  hooks.tellerStatus = status;
+  statusSelect.value = status;
+  $('#status-dot').dataset.status = status;
+  if (hooks.state === 'idle') setState('idle');
+  else $('#accept').disabled = !canAccept();
+  renderQueues();
+}
+
+function showConsole(visible) {
+  $('#view-login').hidden = visible;
+  $('#view-console').hidden = !visible;
+  $('#who').hidden = !visible;
+}
+
+function chosenSkills() {
+  return SKILLS.filter((id) => $(`#skill-${id}`).checked);
+}
+
+function sendStatus() {
+  if (!signal?.send({type: 'status', status: statusSelect.value, skills: chosenSkills()})) {
+    messages.show('Not connected; your status will be sent when the connection is back. · 连接恢复后将更新状态', 'error');
+  }
+}
+
+/** A service's English name and, beside it, its Chinese one. */
+function serviceName(id) {
+  const name = serviceNames.get(id);
+  if (name) return [name.en, ' ', h('span', {class: 'zh'}, name.zh)];
+  return [SKILL_NAMES[id] ?? id];
+}
+
+function showCustomer({name, service, tier, reference}) {
+  $('#customer-name').textContent = name || '–';
+  $('#caption-name').textContent = name ? `· ${name}` : '';
+  $('#customer-service').replaceChildren(...(service ? serviceName(service) : ['–']));
+  $('#customer-tier').textContent = tier ? (TIERS[tier] ?? tier) : '–';
+  $('#reference').textContent = reference || '–';
+}
+
+// ---- login -------------------------------------------------------------------------------
+
+function start(saved) {
+  login = saved;
+  $('#who-name').textContent = login.username;
+  showConsole(true);
+  setState('idle');
+  signal = openSignal({
+    login,
+    messages,
+    onMessage,
+    onAuthFailed: () => logout('Your login has expired; please log in again. · 登录已过期，请重新登录'),
+  });
+  stopRefresh = keepLoginFresh(PAGE, login, (fresh) => {
+    login = fresh;
+    signal.token = fresh.token;
+  });
+  ensureCamera();
+  apiGet('/services', login.token).then((list) => {
+    serviceNames = new Map(list.map((s) => [s.id, s.name]));
+    renderQueues();
+  }).catch((e) => (e instanceof AuthError ? logout(e.message) : console.warn(e)));
+}
+
+function logout(reason) {
+  signal?.stop();
+  signal = null;
+  stopRefresh();
+  link.close();
+  for (const track of camera?.getTracks() ?? []) track.stop();
+  camera = null;
+  clearLogin(PAGE);
+  login = null;
+  hooks.state = 'login';
+  hooks.sessionId = null;
+  showConsole(false);
+  messages.clear();
+  if (reason) messages.show(reason, 'error');
+}
+
+async function ensureCamera() {
+  if (camera && camera.getTracks().some((t) => t.readyState === 'live')) return camera;
+  cameraOpening ??= openCamera().then((stream) => {
+    cameraOpening = null;
+    camera = stream;
+    localVideo.srcObject = stream;
+    localVideo.parentElement.classList.toggle('has-frames', !!stream);
+    if (!stream) messages.show('Camera or microphone unavailable. · 无法使用摄像头或麦克风', 'error');
+    return stream;
+  });
+  return cameraOpening;
+}
+
+// ---- queues ------------------------------------------------------------------------------
+
+function renderQueues() {
+  const rows = $('#queue-rows');
+  if (!queues.services.length) {
+    rows.replaceChildren(h('tr', {}, h('td', {colspan: 4, class: 'empty'}, 'No queues yet. · 暂无排队数据')));
+    return;
+  }
+  const accepting = canAccept();
+  rows.replaceChildren(...queues.services.map((q) => {
+    const waiting = q.waiting ?? [];
+    const longest = waiting.length ? Math.max(...waiting.map((w) => w.waited_s ?? 0)) : null;
+    return h('tr', {'data-service': q.id},
+      h('th', {scope: 'row'}, ...serviceName(q.id),
+        h('div', {class: 'waiting'}, ...waiting.map((w) => h('span',
+          {class: `chip${w.tier && w.tier !== 'standard' ? ' vip' : ''}`},
+          w.customer ?? '?', w.tier && w.tier !== 'standard' ? ` · ${TIERS[w.tier] ?? w.tier}` : '')))),
+      h('td', {class: 'num'}, String(q.length ?? waiting.length)),
+      h('td', {class: 'num', 'data-longest': longest ?? ''}, longest == null ? '–' : formatWait(longest)),
+      h('td', {}, h('button', {
+        type: 'button', class: 'small', 'data-testid': `accept-${q.id}`, 'data-accept-service': q.id,
+        disabled: !accepting || !waiting.length, onclick: () => accept(q.id),
+      }, 'Accept · 接入')));
+  }));
+}
+
+function accept(service) {
+  const msg = service ? {type: 'accept', service} : {type: 'accept'};
+  if (!signal?.send(msg)) messages.show('Not connected to the branch. · 未连接', 'error');
+}
+
+// ---- the call ----------------------------------------------------------------------------
+
+async function negotiate(sessionId) {
+  clearTimeout(renegotiateTimer);
+  const stream = await ensureCamera();
+  let sdp;
+  try {
+    sdp = await link.offer(sessionId, stream);
+  } catch (e) {
+    messages.show(`Could not start the video call: ${e.message} · 无法建立视频`, 'error');
+    return;
+  }
+  if (sdp === null) return;
+  if (hooks.sessionId !== sessionId || !IN_CALL.has(hooks.state)) {
+    link.close();
+    return;
+  }
+  if (signal?.send({type: 'offer', session_id: sessionId, sdp})) link.offerSent();
+}
+
+function onConnectionState(state) {
+  if (state === 'connected') maybeInCall();
+  if (state === 'failed' && IN_CALL.has(hooks.state)) {
+    const delay = Math.min(8000, 1000 * 2 ** renegotiateAttempts++);
+    clearTimeout(renegotiateTimer);
+    renegotiateTimer = setTimeout(() => negotiate(hooks.sessionId), delay);
+  }
+}
+
+function maybeInCall() {
+  if (hooks.state !== 'connecting' || link.connectionState !== 'connected') return;
+  if (peerUp || hooks.remoteFrames > framesAtPair) setState('in_call');
+}
+
+function startCall(sessionId, {name, service, tier, reference}) {
+  hooks.sessionId = sessionId;
+  if (hooks.tellerStatus === 'available') showStatus('busy'); // the server's accept did this
+  peerUp = false;
+  framesAtPair = hooks.remoteFrames;
+  showCustomer({name, service, tier: tier ?? tiers.get(sessionId), reference});
+  setState('connecting');
+  renderQueues();
+  negotiate(sessionId);
+}
+
+function endCall(msg) {
+  clearTimeout(renegotiateTimer);
+  link.close();
+  $('#reference').textContent = msg.reference || '–';
+  setState('ended');
+  if (hooks.tellerStatus === 'busy') showStatus('available'); // released by the server
+}
+
+function welcome(msg) {
+  link.resetSignaling();
+  const name = msg.user?.display_name ?? msg.user?.name;
+  if (name) $('#who-name').textContent = name;
+  const s = msg.session;
+  if (s) {
+    // Back after a reload or a dropped socket, mid-call: rebuild the media for the same session.
+    showStatus('busy');
+    startCall(s.session_id ?? s.id, {name: s.peer?.name ?? s.customer?.name, service: s.service});
+    return;
+  }
+  if (IN_CALL.has(hooks.state)) {
+    link.close();
+    setState('idle');
+    messages.show('The call ended while you were disconnected. · 断线期间通话已结束', 'notice');
+  }
+  sendStatus(); // tell the server what this console shows
+}
+
+function onMessage(msg) {
+  recordMessage(msg);
+  switch (msg.type) {
+    case 'welcome':
+      welcome(msg);
+      break;
+    case 'teller':
+      for (const id of SKILLS) $(`#skill-${id}`).checked = (msg.skills ?? SKILLS).includes(id);
+      showStatus(msg.status);
+      break;
+    case 'queues':
+      queues = {services: msg.services ?? [], at: Date.now()};
+      for (const q of queues.services) for (const w of q.waiting ?? []) tiers.set(w.session_id, w.tier);
+      renderQueues();
+      break;
+    case 'paired':
+      startCall(msg.session_id, {
+        name: msg.peer?.name, service: msg.service, tier: msg.peer?.tier, reference: msg.reference,
+      });
+      break;
+    case 'answer':
+      link.answer(msg.session_id, msg.sdp).catch((e) => {
+        messages.show(`The video answer was refused: ${e.message}`, 'error');
+      });
+      break;
+    case 'peer':
+      if (msg.state === 'connected') {
+        peerUp = true;
+        if (hooks.state === 'customer_reconnecting') setState('connecting');
+        maybeInCall();
+      } else if (msg.state === 'reconnecting') {
+        peerUp = false;
+        if (IN_CALL.has(hooks.state)) setState('customer_reconnecting');
+      } else if (msg.state === 'left') {
+        peerUp = false;
+        messages.show('The customer has left the call. · 客户已离开', 'notice');
+      }
+      break;
+    case 'ended':
+      endCall(msg);
+      break;
+    case 'notice':
+      messages.show(msg.message, 'notice');
+      break;
+    case 'error':
+      if (msg.code === 'bad_sdp' || msg.code === 'media_error') link.offerRefused();
+      messages.show(errorText(msg), 'error');
+      break;
+    default:
+      break;
+  }
+}
+
+// ---- wiring -------------------------------------------------------------------------------
+
+$('#skills').replaceChildren(...SKILLS.map((id) => h('label', {for: `skill-${id}`},
+  h('input', {type: 'checkbox', id: `skill-${id}`, 'data-testid': `skill-${id}`, value: id, checked: true,
+    onchange: sendStatus}),
+  SKILL_NAMES[id])));
+
+setupLoginForm({
+  page: PAGE,
+  role: 'teller',
+  otherPages: {customer: '/', supervisor: '/supervisor', auditor: '/auditor'},
+  onLoggedIn: (result) => {
+    messages.clear();
+    start(result);
+  },
+});
+statusSelect.addEventListener('change', sendStatus);
+$('#accept').addEventListener('click', () => accept());
+$('#end').addEventListener('click', () => {
+  if (!signal?.send({type: 'end', outcome: $('#end-outcome').value})) {
+    messages.show('Not connected to the branch. · 未连接', 'error');
+  }
+});
+$('#logout').addEventListener('click', () => logout());
+$('#unmute').addEventListener('click', () => {
+  $('#remote-video').muted = false;
+  $('#unmute').hidden = true;
+});
+// Tick the longest waits between `queues` messages without rebuilding the table (and its buttons).
+setInterval(() => {
+  const elapsed = (Date.now() - queues.at) / 1000;
+  for (const cell of document.querySelectorAll('[data-longest]:not([data-longest=""])')) {
+    cell.textContent = formatWait(Number(cell.dataset.longest) + elapsed);
+  }
+}, 1000);
+
+const saved = loadLogin(PAGE);
+if (saved) start(saved);
+else showConsole(false);
