@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from vbank import VbankError
@@ -33,6 +34,8 @@ from vbank.store.models import CallSession, Recording
 
 log = logging.getLogger(__name__)
 
+#: bucket edges (seconds) of the queue-wait histogram
+WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800)
 OUTCOMES = ("completed", "customer_left", "referred", "failed", "server_shutdown")
 
 
@@ -92,7 +95,9 @@ class Branch:
         self.queue = BranchQueue({s.id: s.handle_time_s for s in SERVICES.values()})
         self.live: dict[str, LiveSession] = {}
         self.connections: dict[str, Connection] = {}
-        self.waits: list[float] = []  # seconds waited at each pairing, read by /metrics
+        #: seconds waited before a teller, per pairing; bucketed, so memory stays flat
+        self.waits = Histogram("vbank_queue_wait_seconds", "time from joining to a teller",
+                               buckets=WAIT_BUCKETS, registry=None)
         self._background: set[asyncio.Task[Any]] = set()
         self.closing = False  # the server is stopping: sockets closing is not a drop
 
@@ -207,7 +212,7 @@ class Branch:
             self.queue.requeue_at_head(assignment.ticket)
             await self._send(live.customer, {"type": "notice", "message": str(exc)})
             raise BranchError("busy", str(exc)) from exc
-        self.waits.append(assignment.waited_s)
+        self.waits.observe(assignment.waited_s)
         live.state, live.teller = "in_call", conn.username
         live.call_started = live.call_started or time.monotonic()
         async with self.db.begin() as db:
@@ -216,6 +221,8 @@ class Branch:
                 row.state, row.teller = "in_call", conn.username
                 row.tellers = [*row.tellers, conn.username]
                 row.started_at = row.started_at or repo.utcnow()
+        if live.state != "in_call" or live.teller != conn.username:
+            return  # the customer left (or the teller dropped) while this was being saved
         await self._send_teller_status(conn.username)
         paired = {"type": "paired", "session_id": live.id, "service": live.service}
         await self._send(live.customer, {**paired, "role": "customer", "peer": {
@@ -261,7 +268,13 @@ class Branch:
                 state = "connected" if event["state"] == "connected" else "reconnecting"
                 self._spawn(self._send(peer, {"type": "peer", "state": state}))
         elif kind == "worker_lost":
-            log.error("media worker %s stopped; its calls are lost", event.get("worker"))
+            lost = [sid for sid, client in self.media.placement.items()
+                    if client.name == event.get("worker")]
+            log.error("media worker %s stopped; ending its %d calls", event.get("worker"),
+                      len(lost))
+            for sid in lost:
+                if sid in self.live:
+                    self._spawn(self.end(self.live[sid], "failed"))
 
     async def _store_recording(self, session_id: str, role: str, info: dict[str, Any]) -> None:
         path = _relative_to(Path(info["path"]), self.settings.data)

@@ -49,6 +49,10 @@ async def test_customer_and_teller_exchange_media_and_both_sides_are_recorded(
     c, t, session_id = await pair(server)
     await c.start_media(session_id, video)
     await t.start_media(session_id, video)
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{server.url}/metrics")).text
+    assert 'vbank_active_sessions{state="in_call"} 1.0' in metrics
+    assert "vbank_queue_wait_seconds_count 1.0" in metrics
     await asyncio.sleep(SECONDS)
     for who in (c, t):
         assert who.peer is not None
@@ -129,8 +133,7 @@ async def test_bad_input_gets_clear_errors_while_the_call_continues(
     assert bad["code"] == "bad_sdp"
     await c.send({"type": "offer", "session_id": session_id,
                   "sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 bogus\r\n"})
-    assert (await c.expect("error", after=len(c.messages) - 0 if False else mark + 1))["code"] \
-        == "bad_sdp"
+    assert (await c.expect("error", after=mark + 1))["code"] == "bad_sdp"
     await c.ws.send("{not json")
     assert (await c.expect("error", after=mark + 2))["code"] == "bad_json"
     await c.send({"type": "accept"})
@@ -248,5 +251,33 @@ async def test_sigterm_ends_calls_and_finishes_recordings(
         data = (server.data / path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == digest  # the file was complete when hashed
         assert decoded_frames(str(server.data / path))["video"] >= 0.6 * 15 * 3
+    for p in (c, t):
+        await p.close()
+
+
+async def test_a_media_worker_dying_ends_its_calls_with_a_clear_outcome(
+        server: ServerProcess, video: list[bytes]) -> None:
+    import psutil
+
+    c, t, session_id = await pair(server)
+    await c.start_media(session_id, video)
+    await t.start_media(session_id, video)
+    workers = [p for p in psutil.Process(server.proc.pid).children()
+               if "vbank.rtc.worker" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    hosting = [p for p in workers
+               if any(f.path.endswith(".webm") for f in p.open_files())]
+    assert len(hosting) == 1
+    hosting[0].kill()
+    for who in (c, t):
+        assert (await who.expect("ended"))["outcome"] == "failed"
+    # the branch goes on: a new call is placed on the surviving worker
+    mark = len(c.messages)
+    await c.send({"type": "join", "service": "loan_signing"})
+    session2 = (await c.expect("queued", after=mark))["session_id"]
+    await t.send({"type": "status", "status": "available"})
+    await t.send({"type": "accept"})
+    assert (await t.expect("paired", session_id=session2))["session_id"] == session2
+    await c.start_media(session2, video)
     for p in (c, t):
         await p.close()

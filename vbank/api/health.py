@@ -8,15 +8,12 @@ from collections.abc import Iterator
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from vbank.branch import Branch
 
 router = APIRouter(tags=["operations"])
-
-#: bucket edges (seconds) of the queue-wait histogram
-WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800)
 
 
 class BranchCollector(Collector):
@@ -38,12 +35,7 @@ class BranchCollector(Collector):
         yield sessions
         yield GaugeMetricFamily("vbank_connected_users", "signed-in WebSocket connections",
                                 value=len(b.connections))
-        waits = HistogramMetricFamily("vbank_queue_wait_seconds",
-                                      "time from joining to a teller")
-        buckets = [(str(edge), sum(1 for w in b.waits if w <= edge)) for edge in WAIT_BUCKETS]
-        buckets.append(("+Inf", len(b.waits)))
-        waits.add_metric([], buckets, sum_value=sum(b.waits))
-        yield waits
+        yield from b.waits.collect()
         lag = GaugeMetricFamily("vbank_event_loop_lag_seconds",
                                 "p95 event-loop lag", labels=["process"])
         lag.add_metric(["server"], b.lag.p95_ms / 1000)
