@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 #: bucket edges (seconds) of the queue-wait histogram
 WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800)
-OUTCOMES = ("completed", "customer_left", "referred", "failed", "server_shutdown")
+#: outcomes a teller can choose; the branch itself also sets customer_left, failed,
+#: server_shutdown and (after a crash, ``store.recovery``) interrupted
+TELLER_OUTCOMES = ("completed", "customer_left", "referred", "failed")
 
 
 class BranchError(VbankError):
@@ -237,8 +239,9 @@ class Branch:
         live = self.live.get(teller.session_id or "") if teller else None
         if live is None:
             raise BranchError("not_in_session", "you are not in a call")
-        if outcome not in OUTCOMES:
-            raise BranchError("bad_message", f"outcome must be one of {', '.join(OUTCOMES)}")
+        if outcome not in TELLER_OUTCOMES:
+            raise BranchError("bad_message",
+                              f"outcome must be one of {', '.join(TELLER_OUTCOMES)}")
         await self.end(live, outcome)
 
     # ------------------------------------------------------------------ media

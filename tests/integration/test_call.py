@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.serverproc import ServerProcess
+from tests.serverproc import ServerProcess, start_server
 from vbank.headless import Participant
 
 SECONDS = 4.0
@@ -224,6 +224,24 @@ async def test_kill_9_mid_call_leaves_a_readable_recording(
         # everything up to about a second before the crash is there
         assert frames["video"] >= 0.5 * 15 * 5, (f.name, frames)
         assert frames["last_video_s"] >= 3.0, (f.name, frames)
+
+    # the next start closes the session and registers the cut recordings with their hashes
+    import hashlib
+
+    again = start_server(server.data)
+    try:
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"{again.url}/api/v1/sessions/{session_id}",
+                               headers={"Authorization": f"Bearer {again.login('alice')}"})
+        session = r.json()
+        assert session["state"] == "ended" and session["outcome"] == "interrupted"
+        assert sorted(x["role"] for x in session["recordings"]) == ["customer", "teller"]
+        for rec in session["recordings"]:
+            data = (server.data / rec["path"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == rec["sha256"]
+            assert rec["duration_s"] >= 3.0
+    finally:
+        again.stop()
 
 
 async def test_sigterm_ends_calls_and_finishes_recordings(

@@ -19,6 +19,7 @@ from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
 from vbank.store.db import make_engine, sessionmaker
 from vbank.store.demo import load_demo
+from vbank.store.recovery import recover
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.demo:
             async with app.state.sessions.begin() as db:
                 await load_demo(db)
+        await recover(app.state.sessions, settings.data)
         lag = LoopLagMonitor()
         lag.start()
         media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)
