@@ -47,6 +47,7 @@ class MediaClient:
     name = "media"
 
     def __init__(self) -> None:
+        #: sessions placed here, counted by the pool (the authority on placement)
         self.sessions = 0
         self.lag_p95_ms = 0.0
         self.alive = True
@@ -58,7 +59,6 @@ class MediaClient:
         raise NotImplementedError
 
     def note_status(self, event: dict[str, Any]) -> None:
-        self.sessions = int(event.get("sessions", self.sessions))
         self.lag_p95_ms = float(event.get("lag_p95_ms", self.lag_p95_ms))
 
 
@@ -200,14 +200,18 @@ class MediaPool:
 
     def admit(self, session_id: str) -> MediaClient:
         """Choose the least-loaded healthy node for a new session, or refuse."""
-        if session_id in self.placement and self.placement[session_id].alive:
-            return self.placement[session_id]
+        placed = self.placement.pop(session_id, None)
+        if placed is not None:
+            if placed.alive:
+                self.placement[session_id] = placed
+                return placed
+            placed.sessions -= 1  # its worker died: place the session afresh
         healthy = self._healthy()
         if not healthy:
             raise AdmissionRefused("every media worker is at capacity")
         chosen = min(healthy, key=lambda c: (c.sessions, c.lag_p95_ms))
-        chosen.sessions += 1  # counted now; the worker's next status report corrects it
         self.placement[session_id] = chosen
+        chosen.sessions += 1
         return chosen
 
     async def offer(self, session_id: str, role: str, sdp: object) -> str:
@@ -223,6 +227,8 @@ class MediaPool:
 
     async def close_session(self, session_id: str) -> list[dict[str, Any]]:
         client = self.placement.pop(session_id, None)
+        if client is not None:
+            client.sessions -= 1
         if client is None or not client.alive:
             return []
         return list((await client.request("close_session", session_id=session_id))["recordings"])
