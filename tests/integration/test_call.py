@@ -299,3 +299,42 @@ async def test_a_media_worker_dying_ends_its_calls_with_a_clear_outcome(
     await c.start_media(session2, video)
     for p in (c, t):
         await p.close()
+
+
+def random_messages(seed: int, count: int) -> list[object]:
+    """Messages of every known type with fields of the wrong kind, and plain junk."""
+    import random
+
+    rng = random.Random(seed)
+    junk: list[object] = [None, True, -1, 2**70, 1.5, "", "x" * 300, [], {}, ["a"], {"a": 1},
+                          "loan_signing", "s_0000", "v=0\r\nm=audio 9 x"]
+    types = ["join", "leave", "status", "accept", "end", "offer", "ping", "auth", "", None, 7]
+    fields = ["service", "status", "skills", "outcome", "session_id", "sdp", "token", "type"]
+    out: list[object] = []
+    for _ in range(count):
+        if rng.random() < 0.1:
+            out.append(rng.choice(junk))
+            continue
+        message: dict[str, object] = {"type": rng.choice(types)}
+        for name in rng.sample(fields, rng.randint(0, 4)):
+            message[name] = rng.choice(junk)
+        out.append(message)
+    return out
+
+
+async def test_random_signaling_messages_never_break_the_server(server: ServerProcess) -> None:
+    c, t = Participant(server.url, "alice"), Participant(server.url, "tina")
+    for who in (c, t):
+        await who.connect()
+    for i, message in enumerate(random_messages(seed=11, count=300)):
+        who = c if i % 2 else t
+        await who.ws.send(json.dumps(message))
+    for who in (c, t):
+        mark = len(who.messages)
+        await who.send({"type": "ping"})
+        await who.expect("pong", after=mark, timeout=30)
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{server.url}/health")).json() == {"status": "ok"}
+    assert not [line for line in server.output if "Traceback" in line]
+    for who in (c, t):
+        await who.close()
