@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -286,7 +287,7 @@ class Branch:
                 session_id=session_id, role=role, path=str(path), sha256=info["sha256"],
                 bytes=info["bytes"], video_frames=info["video_frames"],
                 audio_frames=info["audio_frames"], duration_s=info["duration_s"],
-                started_at=repo.utcnow()))
+                started_at=datetime.fromtimestamp(info["started_at"], UTC)))
 
     # ----------------------------------------------------------------- endings
     async def end(self, live: LiveSession, outcome: str) -> None:
