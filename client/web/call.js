@@ -2,7 +2,7 @@
 // remote <video> and a count of its rendered frames. Both peers of a call terminate at the
 // server, so this page always talks to the server, never directly to the other person.
 
-import {hooks} from './common.js';
+import {$, hooks} from './common.js';
 
 const GATHER_CAP_MS = 3000; // the server does not trickle ICE; never wait longer than this
 const STALL_MS = 1500; // no remote frame for this long shows the placeholder again
@@ -185,5 +185,145 @@ export class CallLink {
     if (performance.now() - this.lastFrameAt > STALL_MS) {
       this.remoteVideo.parentElement?.classList.remove('has-frames');
     }
+  }
+}
+
+/**
+ * A page's side of a call, on top of CallLink: the camera (opened once, kept until stop()), the
+ * offer for a session sent over `send`, a failed media path rebuilt with backoff, and
+ * `connecting` → `in_call` once our media is up and the other side's is too (as the server says
+ * or as its frames show). It uses the page's #remote-video, #local-video and #unmute.
+ *
+ * The page keeps its states: setState(state) is its own; `reconnecting` its state for "the other
+ * person is reconnecting"; wanted() whether an offer gathered for the current session still goes
+ * out; repairable() (wanted() unless given) whether a failed media path is rebuilt; noCamera what
+ * to tell the user when there is no camera or microphone.
+ */
+export class PageCall {
+  constructor({messages, send, setState, reconnecting, wanted, repairable = wanted, noCamera}) {
+    Object.assign(this, {messages, send, setState, reconnecting, wanted, repairable, noCamera});
+    this.paired = new Set(['connecting', 'in_call', reconnecting]);
+    this.remoteVideo = $('#remote-video');
+    this.localVideo = $('#local-video');
+    this.camera = null; // the local MediaStream
+    this.cameraOpening = null;
+    this.framesAtPair = 0; // remote frames counted when the current peer was paired
+    this.peerUp = false; // the server said the other side's media is connected
+    this.renegotiateTimer = null;
+    this.renegotiateAttempts = 0;
+    this.link = new CallLink({
+      remoteVideo: this.remoteVideo,
+      onConnectionState: (state) => this.onConnectionState(state),
+      onFrame: () => this.maybeInCall(),
+      onAutoplayBlocked: () => { $('#unmute').hidden = false; },
+    });
+    $('#unmute').addEventListener('click', () => {
+      this.remoteVideo.muted = false;
+      $('#unmute').hidden = true;
+    });
+  }
+
+  async ensureCamera() {
+    if (this.camera && this.camera.getTracks().some((t) => t.readyState === 'live')) return this.camera;
+    this.cameraOpening ??= openCamera().then((stream) => {
+      this.cameraOpening = null;
+      this.camera = stream;
+      this.localVideo.srcObject = stream;
+      this.localVideo.parentElement.classList.toggle('has-frames', !!stream);
+      if (!stream) this.messages.show(this.noCamera, 'error');
+      return stream;
+    });
+    return this.cameraOpening;
+  }
+
+  /** Offer a new peer connection for the session (first call, new peer after a drop, resume). */
+  async negotiate(sessionId) {
+    clearTimeout(this.renegotiateTimer);
+    const stream = await this.ensureCamera();
+    let sdp;
+    try {
+      sdp = await this.link.offer(sessionId, stream);
+    } catch (e) {
+      this.messages.show(`Could not start the video call: ${e.message} · 无法建立视频`, 'error');
+      return;
+    }
+    if (sdp === null) return; // a newer negotiation took over
+    if (hooks.sessionId !== sessionId || !this.wanted()) {
+      this.link.close(); // the call ended while we gathered candidates
+      return;
+    }
+    // If the socket is down, the `welcome` after reconnecting negotiates again.
+    if (this.send({type: 'offer', session_id: sessionId, sdp})) this.link.offerSent();
+  }
+
+  onConnectionState(state) {
+    if (state === 'connected') this.maybeInCall();
+    if (state === 'failed' && this.repairable()) {
+      // Our own media path broke: rebuild it with a new offer, backing off.
+      const delay = Math.min(8000, 1000 * 2 ** this.renegotiateAttempts++);
+      clearTimeout(this.renegotiateTimer);
+      this.renegotiateTimer = setTimeout(() => this.negotiate(hooks.sessionId), delay);
+    }
+  }
+
+  /** A (new) other side for the session: `in_call` waits until its media is up. */
+  expectPeer() {
+    this.peerUp = false;
+    this.framesAtPair = hooks.remoteFrames;
+  }
+
+  /** connecting → in_call once our media is up and the other side's is too (said or seen). */
+  maybeInCall() {
+    if (hooks.state !== 'connecting' || this.link.connectionState !== 'connected') return;
+    if (this.peerUp || hooks.remoteFrames > this.framesAtPair) {
+      this.setState('in_call');
+      this.renegotiateAttempts = 0;
+    }
+  }
+
+  /** The signaling messages about media: call for every message, before the page's own handling. */
+  handle(msg) {
+    switch (msg.type) {
+      case 'welcome':
+        this.link.resetSignaling(); // a new socket: answers to earlier offers will not come
+        break;
+      case 'answer':
+        this.link.answer(msg.session_id, msg.sdp).catch((e) => {
+          this.messages.show(`The video answer was refused: ${e.message}`, 'error');
+        });
+        break;
+      case 'peer':
+        if (msg.state === 'connected') {
+          this.peerUp = true;
+          if (hooks.state === this.reconnecting) this.setState('connecting');
+          this.maybeInCall();
+        } else if (msg.state === 'reconnecting') {
+          this.peerUp = false;
+          if (this.paired.has(hooks.state)) this.setState(this.reconnecting);
+        } else if (msg.state === 'left') {
+          this.peerUp = false;
+        }
+        break;
+      case 'error':
+        if (msg.code === 'bad_sdp' || msg.code === 'media_error') this.link.offerRefused();
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Drop the peer connection (and any pending rebuild); the camera stays on. */
+  hangUp() {
+    clearTimeout(this.renegotiateTimer);
+    this.link.close();
+  }
+
+  /** Drop the peer connection and turn the camera off. */
+  stop() {
+    this.hangUp();
+    stopCamera(this.camera);
+    this.camera = null;
+    this.localVideo.srcObject = null;
+    this.localVideo.parentElement.classList.remove('has-frames');
   }
 }

@@ -1,8 +1,12 @@
 // Shared by the customer and teller pages: the stored login, API calls with the bearer token,
-// the test hooks on window.vbank, the message area and the login form.
+// the test hooks on window.vbank, the message area, the login form and the signed-in session.
+
+import {Signal} from './signal.js';
 
 const API = '/api/v1';
 const MAX_MESSAGES = 50;
+/** Where each role signs in; a login for another role is pointed there. */
+const PAGES = {customer: '/', teller: '/teller', supervisor: '/supervisor', auditor: '/auditor'};
 
 /** Raised when the server no longer accepts our token: the page goes back to its login form. */
 export class AuthError extends Error {}
@@ -22,7 +26,7 @@ export const hooks = {
 };
 window.vbank = hooks;
 
-export function recordMessage(msg) {
+function recordMessage(msg) {
   hooks.messages.push(msg);
   if (hooks.messages.length > MAX_MESSAGES) hooks.messages.shift();
 }
@@ -154,11 +158,12 @@ export class MessageArea {
   }
 }
 
-export const REPLACED = 'You signed in from another window, so this one is paused. · 您已在其他窗口登录';
-export const CONTINUE_HERE = 'Continue here · 在此继续';
+const REPLACED = 'You signed in from another window, so this one is paused. · 您已在其他窗口登录';
+const CONTINUE_HERE = 'Continue here · 在此继续';
+const EXPIRED = 'Your login has expired; please log in again. · 登录已过期，请重新登录';
 
 /** Human text for a server error message; known codes get a friendlier sentence. */
-export function errorText(msg) {
+function errorText(msg) {
   const known = {
     queue_empty: 'Nobody is waiting in your queues. · 当前无人排队',
     busy: 'You are already in a call. · 您正在通话中',
@@ -173,7 +178,7 @@ export function errorText(msg) {
  * Wire the login form: on success saves the login and calls onLoggedIn(login). `role` is the
  * role this page is for; another role is refused with a pointer to the right page.
  */
-export function setupLoginForm({page, role, otherPages, onLoggedIn}) {
+function setupLoginForm({page, role, onLoggedIn}) {
   const form = $('#login-form');
   const error = $('#login-error');
   form.addEventListener('submit', async (ev) => {
@@ -184,7 +189,7 @@ export function setupLoginForm({page, role, otherPages, onLoggedIn}) {
     try {
       const result = await login(form.elements.username.value.trim(), form.elements.password.value);
       if (result.role !== role) {
-        const where = otherPages[result.role];
+        const where = PAGES[result.role];
         error.textContent = where
           ? `This page is for ${role}s; please use ${where}. · 请使用 ${where}`
           : `This page is for ${role}s. · 本页面仅供${role === 'teller' ? '柜员' : '客户'}使用`;
@@ -199,4 +204,99 @@ export function setupLoginForm({page, role, otherPages, onLoggedIn}) {
       submit.disabled = false;
     }
   });
+}
+
+/**
+ * The page's signaling channel for `login`, started: the banner shows while it is down, a
+ * sign-in elsewhere pauses it with a button to continue here, an expired token calls
+ * onAuthFailed().
+ */
+function openSignal({login, messages, onMessage, onAuthFailed}) {
+  const signal = new Signal({
+    token: login.token,
+    onMessage,
+    onLink: (state) => { $('#link-banner').hidden = state !== 'offline'; },
+    onAuthFailed,
+    onReplaced: () => messages.show(REPLACED, 'notice', {label: CONTINUE_HERE, run: () => signal.start()}),
+  });
+  signal.start();
+  return signal;
+}
+
+/**
+ * The sign-in of the page for `role`, from the login form (or the login saved in this tab, kept
+ * under the role's name) to logging out. For each login: the name in the header, the signaling
+ * channel, the token kept fresh, and back to the login form when the server refuses the token or
+ * the user logs out.
+ *
+ * Every signaling message is recorded on window.vbank, a `welcome` updates the name shown, server
+ * notices and errors go to the message area; then onMessage(msg) has it. onSignedIn(login) shows
+ * the page's signed-in view. onSignedOut() takes the page back to its login view; the channel is
+ * still open then, for a last message.
+ *
+ * Returns {send(msg), token, logout(reason), resume()}: send is false when nothing was sent (not
+ * signed in, or the connection is down); resume() signs in with the login saved in this tab and
+ * says whether there was one.
+ */
+export function setupSignIn({role, messages, onMessage, onSignedIn, onSignedOut}) {
+  const page = role;
+  let current = null; // {token, role, username, expiresAt}
+  let signal = null;
+  let stopRefresh = () => {}; // stops the token refresh timer
+
+  const received = (msg) => {
+    recordMessage(msg);
+    if (msg.type === 'welcome') {
+      const name = msg.user?.display_name ?? msg.user?.name;
+      if (name) $('#who-name').textContent = name;
+    }
+    if (msg.type === 'notice') messages.show(msg.message, 'notice');
+    if (msg.type === 'error') messages.show(errorText(msg), 'error');
+    onMessage(msg);
+  };
+
+  function start(saved) {
+    current = saved;
+    $('#who-name').textContent = current.username;
+    signal = openSignal({login: current, messages, onMessage: received, onAuthFailed: () => logout(EXPIRED)});
+    stopRefresh = keepLoginFresh(page, current, (fresh) => {
+      current = fresh;
+      signal.token = fresh.token;
+    });
+    onSignedIn(current);
+  }
+
+  function logout(reason) {
+    onSignedOut();
+    signal?.stop();
+    signal = null;
+    stopRefresh();
+    clearLogin(page);
+    current = null;
+    hooks.state = 'login';
+    hooks.sessionId = null;
+    messages.clear();
+    if (reason) messages.show(reason, 'error');
+  }
+
+  setupLoginForm({
+    page,
+    role,
+    onLoggedIn: (result) => {
+      messages.clear();
+      start(result);
+    },
+  });
+  $('#logout').addEventListener('click', () => logout());
+
+  return {
+    send: (msg) => signal?.send(msg) ?? false,
+    get token() { return current?.token ?? null; },
+    logout,
+    resume() {
+      const saved = loadLogin(page);
+      if (saved) start(saved);
+      return !!saved;
+    },
+  };
 }

@@ -2,14 +2,9 @@
 // States (window.vbank.state): login → choose → queued → connecting → in_call → ended | left,
 // with teller_reconnecting and requeued on the way when the teller's connection drops.
 
-import {
-  $, AuthError, MessageArea, apiGet, clearLogin, errorText, formatWait, h, hooks, keepLoginFresh,
-  loadLogin, recordMessage, setupLoginForm,
-} from './common.js';
-import {CallLink, openCamera, stopCamera} from './call.js';
-import {openSignal} from './signal.js';
+import {$, AuthError, MessageArea, apiGet, formatWait, h, hooks, setupSignIn} from './common.js';
+import {PageCall} from './call.js';
 
-const PAGE = 'customer';
 const SERVICES_REFRESH_MS = 10000;
 
 const STATES = {
@@ -31,28 +26,35 @@ const PAIRED = new Set(['connecting', 'in_call', 'teller_reconnecting']);
 const SPEAKERS = {customer: 'You · 您', teller: 'Teller · 柜员', assistant: 'Assistant · 助手'};
 
 const messages = new MessageArea($('#messages'));
-const remoteVideo = $('#remote-video');
-const localVideo = $('#local-video');
 
-let login = null; // {token, role, username}
-let signal = null;
-let stopRefresh = () => {}; // stops the token refresh timer
-let camera = null; // the local MediaStream, kept for the whole visit
-let cameraOpening = null;
 let services = new Map(); // id → service from GET /services
 let visitService = null; // the service of the current visit
 let servicesTimer = null;
-let framesAtPair = 0; // remote frames counted when the current teller was paired
-let peerUp = false; // the server said the teller's media is connected
 let wasPaired = false; // this visit reached a teller (changes the text for `left`)
-let renegotiateTimer = null;
-let renegotiateAttempts = 0;
 
-const link = new CallLink({
-  remoteVideo,
-  onConnectionState,
-  onFrame: maybeInCall,
-  onAutoplayBlocked: () => { $('#unmute').hidden = false; },
+const account = setupSignIn({
+  role: 'customer',
+  messages,
+  onMessage,
+  onSignedIn: () => toLobby(),
+  onSignedOut: () => {
+    if (IN_SESSION.has(hooks.state)) account.send({type: 'leave'});
+    finishCall();
+    clearInterval(servicesTimer);
+    showView('login');
+  },
+});
+
+// The media of a visit: an offer counts while the visit lasts; a broken media path is rebuilt
+// once a teller has been paired (not while first waiting in the queue).
+const call = new PageCall({
+  messages,
+  send: account.send,
+  setState,
+  reconnecting: 'teller_reconnecting',
+  wanted: () => IN_SESSION.has(hooks.state),
+  repairable: () => IN_SESSION.has(hooks.state) && hooks.state !== 'queued',
+  noCamera: 'Camera or microphone unavailable: your teller will not see or hear you. · 无法使用摄像头或麦克风',
 });
 
 // ---- views and state -------------------------------------------------------------------
@@ -76,7 +78,6 @@ function setState(state) {
   $('#hangup').textContent = PAIRED.has(state) ? 'Hang up · 挂断' : 'Leave queue · 离开排队';
   $('#back').hidden = IN_SESSION.has(state);
   $('#call-grid').hidden = state === 'ended' || state === 'left';
-  if (state === 'in_call') renegotiateAttempts = 0;
 }
 
 function setQueue(position, waitS) {
@@ -89,49 +90,18 @@ function serviceLabel(id) {
   return s ? `${s.name.en} · ${s.name.zh}` : id ?? '';
 }
 
-// ---- login and services ----------------------------------------------------------------
-
-function start(saved) {
-  login = saved;
-  $('#who-name').textContent = login.username;
-  signal = openSignal({
-    login,
-    messages,
-    onMessage,
-    onAuthFailed: () => logout('Your login has expired; please log in again. · 登录已过期，请重新登录'),
-  });
-  stopRefresh = keepLoginFresh(PAGE, login, (fresh) => {
-    login = fresh;
-    signal.token = fresh.token;
-  });
-  toLobby();
-}
-
-function logout(reason) {
-  if (IN_SESSION.has(hooks.state)) signal?.send({type: 'leave'});
-  signal?.stop();
-  signal = null;
-  stopRefresh();
-  finishCall();
-  clearLogin(PAGE);
-  login = null;
-  clearInterval(servicesTimer);
-  showView('login');
-  hooks.state = 'login';
-  hooks.sessionId = null;
-  messages.clear();
-  if (reason) messages.show(reason, 'error');
-}
+// ---- services ----------------------------------------------------------------------------
 
 async function loadServices() {
-  if (!login) return;
+  const token = account.token;
+  if (!token) return;
   try {
-    const list = await apiGet('/services', login.token);
+    const list = await apiGet('/services', token);
     services = new Map(list.map((s) => [s.id, s]));
     renderServices(list);
     if (visitService) $('#service-name').textContent = serviceLabel(visitService);
   } catch (e) {
-    if (e instanceof AuthError) logout(e.message);
+    if (e instanceof AuthError) account.logout(e.message);
     else console.warn(e);
   }
 }
@@ -162,30 +132,14 @@ function toLobby() {
 
 // ---- joining and the call -----------------------------------------------------------------
 
-async function ensureCamera() {
-  if (camera && camera.getTracks().some((t) => t.readyState === 'live')) return camera;
-  cameraOpening ??= openCamera().then((stream) => {
-    cameraOpening = null;
-    camera = stream;
-    localVideo.srcObject = stream;
-    localVideo.parentElement.classList.toggle('has-frames', !!stream);
-    if (!stream) {
-      messages.show('Camera or microphone unavailable: your teller will not see or hear you. '
-        + '· 无法使用摄像头或麦克风', 'error');
-    }
-    return stream;
-  });
-  return cameraOpening;
-}
-
 async function join(ev) {
   ev.preventDefault();
   const service = $('#join-form').elements.service?.value;
   if (!service) return;
   const button = $('[data-testid=join]');
   button.disabled = true;
-  await ensureCamera();
-  if (!signal?.send({type: 'join', service})) {
+  await call.ensureCamera();
+  if (!account.send({type: 'join', service})) {
     messages.show('Not connected to the branch yet; please try again. · 尚未连接，请重试', 'error');
     button.disabled = false;
   }
@@ -204,70 +158,25 @@ function enterSession(sessionId, service) {
   clearInterval(servicesTimer);
 }
 
-/** Offer a new peer connection for the session (first call, new teller after a drop, resume). */
-async function negotiate(sessionId) {
-  clearTimeout(renegotiateTimer);
-  const stream = await ensureCamera();
-  let sdp;
-  try {
-    sdp = await link.offer(sessionId, stream);
-  } catch (e) {
-    messages.show(`Could not start the video call: ${e.message} · 无法建立视频`, 'error');
-    return;
-  }
-  if (sdp === null) return; // a newer negotiation took over
-  if (hooks.sessionId !== sessionId || !IN_SESSION.has(hooks.state)) {
-    link.close(); // the call ended while we gathered candidates
-    return;
-  }
-  // If the socket is down, the `welcome` after reconnecting negotiates again.
-  if (signal?.send({type: 'offer', session_id: sessionId, sdp})) link.offerSent();
-}
-
-function onConnectionState(state) {
-  if (state === 'connected') maybeInCall();
-  if (state === 'failed' && IN_SESSION.has(hooks.state) && hooks.state !== 'queued') {
-    // Our own media path broke: rebuild it with a new offer, backing off.
-    const delay = Math.min(8000, 1000 * 2 ** renegotiateAttempts++);
-    clearTimeout(renegotiateTimer);
-    renegotiateTimer = setTimeout(() => negotiate(hooks.sessionId), delay);
-  }
-}
-
-/** connecting → in_call once our media is up and the teller's is too (said or seen). */
-function maybeInCall() {
-  if (hooks.state !== 'connecting' || link.connectionState !== 'connected') return;
-  if (peerUp || hooks.remoteFrames > framesAtPair) setState('in_call');
-}
-
 function paired(msg) {
-  const sameSession = msg.session_id === link.sessionId;
+  const sameSession = msg.session_id === call.link.sessionId;
   if (msg.session_id !== hooks.sessionId) enterSession(msg.session_id, msg.service);
   wasPaired = true;
-  peerUp = false;
-  framesAtPair = hooks.remoteFrames;
+  call.expectPeer();
   $('#peer-name').textContent = msg.peer?.name ?? '';
   setState('connecting');
   // A new teller for the same session: the server kept our media up, keep it if it still is.
-  if (!(sameSession && link.connectionState === 'connected')) negotiate(msg.session_id);
-  else maybeInCall();
+  if (!(sameSession && call.link.connectionState === 'connected')) call.negotiate(msg.session_id);
+  else call.maybeInCall();
 }
 
 function finishCall() {
-  clearTimeout(renegotiateTimer);
-  link.close();
-  stopCamera(camera);
-  camera = null;
-  localVideo.srcObject = null;
-  localVideo.parentElement.classList.remove('has-frames');
+  call.stop();
   $('#unmute').hidden = true;
 }
 
 /** `welcome` carries `session` when we have one to resume (page reload, dropped socket). */
 function welcome(msg) {
-  link.resetSignaling();
-  const name = msg.user?.display_name ?? msg.user?.name;
-  if (name) $('#who-name').textContent = name;
   const s = msg.session;
   if (!s) {
     if (IN_SESSION.has(hooks.state)) {
@@ -284,13 +193,12 @@ function welcome(msg) {
   if (state === 'queued' || state === 'waiting' || state === 'requeued') {
     setQueue(s.position, s.estimated_wait_s);
     setState(state === 'requeued' ? 'requeued' : 'queued');
-    ensureCamera();
+    call.ensureCamera();
   } else {
     wasPaired = true;
-    peerUp = false;
-    framesAtPair = hooks.remoteFrames;
+    call.expectPeer();
     setState('connecting');
-    negotiate(id);
+    call.negotiate(id);
   }
 }
 
@@ -303,8 +211,9 @@ function addCaption(msg) {
   $('#captions-none').hidden = true;
 }
 
+/** Every signaling message (shown and recorded already by setupSignIn). */
 function onMessage(msg) {
-  recordMessage(msg);
+  call.handle(msg);
   switch (msg.type) {
     case 'welcome':
       welcome(msg);
@@ -320,28 +229,11 @@ function onMessage(msg) {
     case 'paired':
       paired(msg);
       break;
-    case 'answer':
-      link.answer(msg.session_id, msg.sdp).catch((e) => {
-        messages.show(`The video answer was refused: ${e.message}`, 'error');
-      });
-      break;
     case 'requeued':
       if (msg.session_id && msg.session_id !== hooks.sessionId) enterSession(msg.session_id);
-      peerUp = false;
+      call.expectPeer(); // the next teller's
       setQueue(msg.position, null);
       setState('requeued');
-      break;
-    case 'peer':
-      if (msg.state === 'connected') {
-        peerUp = true;
-        if (hooks.state === 'teller_reconnecting') setState('connecting');
-        maybeInCall();
-      } else if (msg.state === 'reconnecting') {
-        peerUp = false;
-        if (PAIRED.has(hooks.state)) setState('teller_reconnecting');
-      } else if (msg.state === 'left') {
-        peerUp = false;
-      }
       break;
     case 'ended':
       finishCall();
@@ -356,13 +248,8 @@ function onMessage(msg) {
     case 'caption':
       addCaption(msg);
       break;
-    case 'notice':
-      messages.show(msg.message, 'notice');
-      break;
     case 'error':
-      if (msg.code === 'bad_sdp' || msg.code === 'media_error') link.offerRefused();
       if (!IN_SESSION.has(hooks.state)) $('[data-testid=join]').disabled = false;
-      messages.show(errorText(msg), 'error');
       break;
     default:
       break;
@@ -371,21 +258,12 @@ function onMessage(msg) {
 
 // ---- wiring -------------------------------------------------------------------------------
 
-setupLoginForm({
-  page: PAGE,
-  role: 'customer',
-  otherPages: {teller: '/teller', supervisor: '/supervisor', auditor: '/auditor'},
-  onLoggedIn: (result) => {
-    messages.clear();
-    start(result);
-  },
-});
 $('#join-form').addEventListener('submit', join);
 $('#join-form').addEventListener('change', () => {
   $('[data-testid=join]').disabled = !$('#join-form').elements.service?.value;
 });
 $('#hangup').addEventListener('click', () => {
-  if (!signal?.send({type: 'leave'})) {
+  if (!account.send({type: 'leave'})) {
     messages.show('Not connected to the branch; trying again… · 连接中断，正在重试', 'error');
   }
 });
@@ -393,12 +271,5 @@ $('#back').addEventListener('click', () => {
   messages.clear();
   toLobby();
 });
-$('#logout').addEventListener('click', () => logout());
-$('#unmute').addEventListener('click', () => {
-  remoteVideo.muted = false;
-  $('#unmute').hidden = true;
-});
 
-const saved = loadLogin(PAGE);
-if (saved) start(saved);
-else showView('login');
+if (!account.resume()) showView('login');

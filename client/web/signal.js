@@ -1,8 +1,6 @@
 // The signaling WebSocket (/ws): authenticates with its first message, reconnects with backoff.
 // The token never goes in the URL (README, "Signaling WebSocket").
 
-import {$, CONTINUE_HERE, REPLACED} from './common.js';
-
 const BACKOFF_S = [0.5, 1, 2, 4, 8, 15];
 const POLICY_VIOLATION = 1008; // bad or expired token, or no auth in time
 const SIGNED_IN_ELSEWHERE = 4001; // the same person opened another tab or device
@@ -92,19 +90,3 @@ export class Signal {
   }
 }
 
-/**
- * The page's signaling channel for `login`, started: the banner shows while it is down, a
- * sign-in elsewhere pauses it with a button to continue here, an expired token calls
- * onAuthFailed().
- */
-export function openSignal({login, messages, onMessage, onAuthFailed}) {
-  const signal = new Signal({
-    token: login.token,
-    onMessage,
-    onLink: (state) => { $('#link-banner').hidden = state !== 'offline'; },
-    onAuthFailed,
-    onReplaced: () => messages.show(REPLACED, 'notice', {label: CONTINUE_HERE, run: () => signal.start()}),
-  });
-  signal.start();
-  return signal;
-}

@@ -3,14 +3,9 @@
 // States (window.vbank.state): login → idle → connecting → in_call (customer_reconnecting) →
 // ended → connecting (next customer) …; window.vbank.tellerStatus mirrors the server's status.
 
-import {
-  $, AuthError, MessageArea, apiGet, clearLogin, errorText, formatWait, h, hooks, keepLoginFresh,
-  loadLogin, recordMessage, setupLoginForm,
-} from './common.js';
-import {CallLink, openCamera} from './call.js';
-import {openSignal} from './signal.js';
+import {$, AuthError, MessageArea, apiGet, formatWait, h, hooks, setupSignIn} from './common.js';
+import {PageCall} from './call.js';
 
-const PAGE = 'teller';
 const SKILLS = ['loan_signing', 'risk_assessment', 'account_opening', 'general_enquiry'];
 const SKILL_NAMES = {
   loan_signing: 'Loan signing · 贷款面签',
@@ -34,29 +29,41 @@ const IN_CALL = new Set(['connecting', 'in_call', 'customer_reconnecting']);
 const TIERS = {gold: 'Gold · 金卡', standard: 'Standard · 普通'};
 
 const messages = new MessageArea($('#messages'));
-const localVideo = $('#local-video');
 const statusSelect = $('#status');
 
-let login = null;
-let signal = null;
-let stopRefresh = () => {}; // stops the token refresh timer
-let camera = null;
-let cameraOpening = null;
 let serviceNames = new Map(); // id → {en, zh} from GET /services
 let queues = {services: [], at: 0}; // the last `queues` message and when it came
 let tiers = new Map(); // session_id → customer tier, learnt from the queue
-let framesAtPair = 0;
-let peerUp = false;
-let renegotiateTimer = null;
-let renegotiateAttempts = 0;
 
 hooks.tellerStatus = null;
 
-const link = new CallLink({
-  remoteVideo: $('#remote-video'),
-  onConnectionState,
-  onFrame: maybeInCall,
-  onAutoplayBlocked: () => { $('#unmute').hidden = false; },
+const account = setupSignIn({
+  role: 'teller',
+  messages,
+  onMessage,
+  onSignedIn: (login) => {
+    showConsole(true);
+    setState('idle');
+    call.ensureCamera();
+    apiGet('/services', login.token).then((list) => {
+      serviceNames = new Map(list.map((s) => [s.id, s.name]));
+      renderQueues();
+    }).catch((e) => (e instanceof AuthError ? account.logout(e.message) : console.warn(e)));
+  },
+  onSignedOut: () => {
+    call.stop();
+    showConsole(false);
+  },
+});
+
+// The camera stays on from login to logout, across calls.
+const call = new PageCall({
+  messages,
+  send: account.send,
+  setState,
+  reconnecting: 'customer_reconnecting',
+  wanted: () => IN_CALL.has(hooks.state),
+  noCamera: 'Camera or microphone unavailable. · 无法使用摄像头或麦克风',
 });
 
 // ---- state -------------------------------------------------------------------------------
@@ -71,7 +78,6 @@ function setState(state) {
   $('#end').disabled = !inCall;
   $('#accept').disabled = !canAccept();
   renderQueues(); // per-service accept buttons follow the call state
-  if (state === 'in_call') renegotiateAttempts = 0;
 }
 
 /** Accepting needs an `available` teller (as the server last said) who is not in a call. */
@@ -100,7 +106,7 @@ function chosenSkills() {
 }
 
 function sendStatus() {
-  if (!signal?.send({type: 'status', status: statusSelect.value, skills: chosenSkills()})) {
+  if (!account.send({type: 'status', status: statusSelect.value, skills: chosenSkills()})) {
     messages.show('Not connected; your status will be sent when the connection is back. · 连接恢复后将更新状态', 'error');
   }
 }
@@ -118,59 +124,6 @@ function showCustomer({name, service, tier, reference}) {
   $('#customer-service').replaceChildren(...(service ? serviceName(service) : ['–']));
   $('#customer-tier').textContent = tier ? (TIERS[tier] ?? tier) : '–';
   $('#reference').textContent = reference || '–';
-}
-
-// ---- login -------------------------------------------------------------------------------
-
-function start(saved) {
-  login = saved;
-  $('#who-name').textContent = login.username;
-  showConsole(true);
-  setState('idle');
-  signal = openSignal({
-    login,
-    messages,
-    onMessage,
-    onAuthFailed: () => logout('Your login has expired; please log in again. · 登录已过期，请重新登录'),
-  });
-  stopRefresh = keepLoginFresh(PAGE, login, (fresh) => {
-    login = fresh;
-    signal.token = fresh.token;
-  });
-  ensureCamera();
-  apiGet('/services', login.token).then((list) => {
-    serviceNames = new Map(list.map((s) => [s.id, s.name]));
-    renderQueues();
-  }).catch((e) => (e instanceof AuthError ? logout(e.message) : console.warn(e)));
-}
-
-function logout(reason) {
-  signal?.stop();
-  signal = null;
-  stopRefresh();
-  link.close();
-  for (const track of camera?.getTracks() ?? []) track.stop();
-  camera = null;
-  clearLogin(PAGE);
-  login = null;
-  hooks.state = 'login';
-  hooks.sessionId = null;
-  showConsole(false);
-  messages.clear();
-  if (reason) messages.show(reason, 'error');
-}
-
-async function ensureCamera() {
-  if (camera && camera.getTracks().some((t) => t.readyState === 'live')) return camera;
-  cameraOpening ??= openCamera().then((stream) => {
-    cameraOpening = null;
-    camera = stream;
-    localVideo.srcObject = stream;
-    localVideo.parentElement.classList.toggle('has-frames', !!stream);
-    if (!stream) messages.show('Camera or microphone unavailable. · 无法使用摄像头或麦克风', 'error');
-    return stream;
-  });
-  return cameraOpening;
 }
 
 // ---- queues ------------------------------------------------------------------------------
@@ -201,66 +154,29 @@ function renderQueues() {
 
 function accept(service) {
   const msg = service ? {type: 'accept', service} : {type: 'accept'};
-  if (!signal?.send(msg)) messages.show('Not connected to the branch. · 未连接', 'error');
+  if (!account.send(msg)) messages.show('Not connected to the branch. · 未连接', 'error');
 }
 
 // ---- the call ----------------------------------------------------------------------------
 
-async function negotiate(sessionId) {
-  clearTimeout(renegotiateTimer);
-  const stream = await ensureCamera();
-  let sdp;
-  try {
-    sdp = await link.offer(sessionId, stream);
-  } catch (e) {
-    messages.show(`Could not start the video call: ${e.message} · 无法建立视频`, 'error');
-    return;
-  }
-  if (sdp === null) return;
-  if (hooks.sessionId !== sessionId || !IN_CALL.has(hooks.state)) {
-    link.close();
-    return;
-  }
-  if (signal?.send({type: 'offer', session_id: sessionId, sdp})) link.offerSent();
-}
-
-function onConnectionState(state) {
-  if (state === 'connected') maybeInCall();
-  if (state === 'failed' && IN_CALL.has(hooks.state)) {
-    const delay = Math.min(8000, 1000 * 2 ** renegotiateAttempts++);
-    clearTimeout(renegotiateTimer);
-    renegotiateTimer = setTimeout(() => negotiate(hooks.sessionId), delay);
-  }
-}
-
-function maybeInCall() {
-  if (hooks.state !== 'connecting' || link.connectionState !== 'connected') return;
-  if (peerUp || hooks.remoteFrames > framesAtPair) setState('in_call');
-}
-
 function startCall(sessionId, {name, service, tier, reference}) {
   hooks.sessionId = sessionId;
   if (hooks.tellerStatus === 'available') showStatus('busy'); // the server's accept did this
-  peerUp = false;
-  framesAtPair = hooks.remoteFrames;
+  call.expectPeer();
   showCustomer({name, service, tier: tier ?? tiers.get(sessionId), reference});
   setState('connecting');
   renderQueues();
-  negotiate(sessionId);
+  call.negotiate(sessionId);
 }
 
 function endCall(msg) {
-  clearTimeout(renegotiateTimer);
-  link.close();
+  call.hangUp();
   $('#reference').textContent = msg.reference || '–';
   setState('ended');
   if (hooks.tellerStatus === 'busy') showStatus('available'); // released by the server
 }
 
 function welcome(msg) {
-  link.resetSignaling();
-  const name = msg.user?.display_name ?? msg.user?.name;
-  if (name) $('#who-name').textContent = name;
   const s = msg.session;
   if (s) {
     // Back after a reload or a dropped socket, mid-call: rebuild the media for the same session.
@@ -269,15 +185,16 @@ function welcome(msg) {
     return;
   }
   if (IN_CALL.has(hooks.state)) {
-    link.close();
+    call.link.close();
     setState('idle');
     messages.show('The call ended while you were disconnected. · 断线期间通话已结束', 'notice');
   }
   sendStatus(); // tell the server what this console shows
 }
 
+/** Every signaling message (shown and recorded already by setupSignIn). */
 function onMessage(msg) {
-  recordMessage(msg);
+  call.handle(msg);
   switch (msg.type) {
     case 'welcome':
       welcome(msg);
@@ -296,33 +213,11 @@ function onMessage(msg) {
         name: msg.peer?.name, service: msg.service, tier: msg.peer?.tier, reference: msg.reference,
       });
       break;
-    case 'answer':
-      link.answer(msg.session_id, msg.sdp).catch((e) => {
-        messages.show(`The video answer was refused: ${e.message}`, 'error');
-      });
-      break;
     case 'peer':
-      if (msg.state === 'connected') {
-        peerUp = true;
-        if (hooks.state === 'customer_reconnecting') setState('connecting');
-        maybeInCall();
-      } else if (msg.state === 'reconnecting') {
-        peerUp = false;
-        if (IN_CALL.has(hooks.state)) setState('customer_reconnecting');
-      } else if (msg.state === 'left') {
-        peerUp = false;
-        messages.show('The customer has left the call. · 客户已离开', 'notice');
-      }
+      if (msg.state === 'left') messages.show('The customer has left the call. · 客户已离开', 'notice');
       break;
     case 'ended':
       endCall(msg);
-      break;
-    case 'notice':
-      messages.show(msg.message, 'notice');
-      break;
-    case 'error':
-      if (msg.code === 'bad_sdp' || msg.code === 'media_error') link.offerRefused();
-      messages.show(errorText(msg), 'error');
       break;
     default:
       break;
@@ -336,26 +231,12 @@ $('#skills').replaceChildren(...SKILLS.map((id) => h('label', {for: `skill-${id}
     onchange: sendStatus}),
   SKILL_NAMES[id])));
 
-setupLoginForm({
-  page: PAGE,
-  role: 'teller',
-  otherPages: {customer: '/', supervisor: '/supervisor', auditor: '/auditor'},
-  onLoggedIn: (result) => {
-    messages.clear();
-    start(result);
-  },
-});
 statusSelect.addEventListener('change', sendStatus);
 $('#accept').addEventListener('click', () => accept());
 $('#end').addEventListener('click', () => {
-  if (!signal?.send({type: 'end', outcome: $('#end-outcome').value})) {
+  if (!account.send({type: 'end', outcome: $('#end-outcome').value})) {
     messages.show('Not connected to the branch. · 未连接', 'error');
   }
-});
-$('#logout').addEventListener('click', () => logout());
-$('#unmute').addEventListener('click', () => {
-  $('#remote-video').muted = false;
-  $('#unmute').hidden = true;
 });
 // Tick the longest waits between `queues` messages without rebuilding the table (and its buttons).
 setInterval(() => {
@@ -365,6 +246,4 @@ setInterval(() => {
   }
 }, 1000);
 
-const saved = loadLogin(PAGE);
-if (saved) start(saved);
-else showConsole(false);
+if (!account.resume()) showConsole(false);
