@@ -212,7 +212,7 @@ class Branch:
             self.media.admit(live.id)
         except AdmissionRefused as exc:
             self.queue.release(conn.username)
-            self.queue.requeue_at_head(assignment.ticket)
+            self.queue.restore(assignment.ticket)
             await self._send(live.customer, {"type": "notice", "message": str(exc)})
             raise BranchError("busy", str(exc)) from exc
         self.waits.observe(assignment.waited_s)

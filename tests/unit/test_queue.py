@@ -168,3 +168,16 @@ def test_no_ticket_assigned_twice_none_lost_priorities_respected(commands: list)
         waiting = {t.session_id for s in SERVICES for t in q.waiting(s)}
         assert waiting == {sid for sid, state in model.items() if state == "waiting"}
         assert sum(q.lengths().values()) == len(waiting)
+
+
+def test_restore_puts_an_unstarted_assignment_back_in_its_old_place() -> None:
+    q = make_queue()
+    q.enqueue("s1", "vip", "loan_signing", 2, now=0)
+    q.enqueue("s2", "a", "loan_signing", 0, now=1)
+    q.enqueue("s3", "b", "loan_signing", 0, now=2)
+    available(q, "t1")
+    taken = q.accept("t1", 3).ticket
+    q.release("t1")
+    q.enqueue("s4", "other-vip", "loan_signing", 2, now=4)
+    q.restore(taken)
+    assert [t.session_id for t in q.waiting("loan_signing")] == ["s1", "s4", "s2", "s3"]

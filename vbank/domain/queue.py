@@ -123,6 +123,12 @@ class BranchQueue:
         self._push(again)
         return again
 
+    def restore(self, ticket: Ticket) -> None:
+        """Undo an assignment that could not go ahead: the ticket takes its old place."""
+        if ticket.session_id in self._tickets:
+            raise AlreadyQueued(ticket.session_id)
+        self._push(ticket)
+
     def remove(self, session_id: str) -> Ticket | None:
         """Take a customer out of the queue (they left); None if they were not waiting."""
         return self._tickets.pop(session_id, None)
