@@ -1,0 +1,133 @@
+"""The digital human's conversation: a pure state machine from what was heard to what to do.
+
+Feed it ``Heard`` (a recognised utterance and its intent) or ``Silence``; read back actions:
+``Say`` a text, ``HandOver`` to a person, ``End`` the call. No audio, no models, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vbank.speech import SpeechError
+
+#: misunderstandings in a row after which the customer is handed to a person
+MAX_MISUNDERSTOOD = 2
+
+LINES = {
+    "greeting": {"en": "Hello, I am the vbank digital assistant. How can I help you today?",
+                 "zh": "您好，我是虚拟银行数字员工。请问有什么可以帮您？"},
+    "repeat": {"en": "Sorry, I did not catch that. Could you say it again?",
+               "zh": "抱歉，我没有听清楚，请您再说一遍。"},
+    "give_up": {"en": "Sorry, I am not able to help with that. Let me put you through to a teller.",
+                "zh": "抱歉，这个问题我无法处理，正在为您转接人工柜员。"},
+    "anything_else": {"en": "Is there anything else I can help you with?",
+                      "zh": "请问还有其他可以帮您的吗？"},
+    "queue": {"en": "You are number {position} in the queue for a teller.",
+              "zh": "您在人工柜员队列中排第{position}位。"},
+    "queue_none": {"en": "There is nobody waiting for a teller right now.",
+                   "zh": "目前没有人在排队等候人工柜员。"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    text: str
+    intent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """The customer made a sound that was no speech we could read (noise, cough, mumble)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    text: str
+    key: str  # which line or intent it answers, for captions and tests
+
+
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    reason: str  # "asked" | "not_understood"
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    pass
+
+
+Action = Say | HandOver | End
+
+
+@dataclass
+class Faq:
+    """Intents the digital human knows: examples to recognise, answers to give, what follows."""
+
+    examples: dict[str, list[str]]
+    answers: dict[str, dict[str, str]]
+    then: dict[str, str]
+
+    @classmethod
+    def load(cls, path: Path) -> Faq:
+        try:
+            data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+            intents = data["intents"]
+            return cls({k: list(v["examples"]) for k, v in intents.items()},
+                       {k: dict(v["answer"]) for k, v in intents.items()},
+                       {k: str(v["then"]) for k, v in intents.items() if "then" in v})
+        except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
+            raise SpeechError(f"{path}: not a valid FAQ file ({exc})") from exc
+
+
+@dataclass
+class Conversation:
+    """One customer's talk with the digital human."""
+
+    faq: Faq
+    language: str = "en"
+    misunderstood: int = 0
+    ended: bool = False
+    #: the customer's place in the teller queue, kept current by the caller
+    queue_position: int | None = None
+    said: list[Say] = field(default_factory=list)
+
+    def _line(self, key: str, **values: object) -> Say:
+        text = LINES[key].get(self.language, LINES[key]["en"]).format(**values)
+        return Say(text, key)
+
+    def start(self) -> list[Action]:
+        return self._record([self._line("greeting")])
+
+    def hear(self, event: Heard | Silence) -> list[Action]:
+        if self.ended:
+            return []
+        intent = event.intent if isinstance(event, Heard) else None
+        if intent is None or intent not in self.faq.answers:
+            self.misunderstood += 1
+            if self.misunderstood >= MAX_MISUNDERSTOOD:
+                self.ended = True
+                return self._record([self._line("give_up"), HandOver("not_understood")])
+            return self._record([self._line("repeat")])
+        self.misunderstood = 0
+        answer = self.faq.answers[intent].get(self.language, self.faq.answers[intent]["en"])
+        if answer == "QUEUE_STATUS":
+            say = (self._line("queue", position=self.queue_position) if self.queue_position
+                   else self._line("queue_none"))
+        else:
+            say = Say(answer, intent)
+        follow = self.faq.then.get(intent)
+        if follow == "hand_over":
+            self.ended = True
+            return self._record([say, HandOver("asked")])
+        if follow == "end":
+            self.ended = True
+            return self._record([say, End()])
+        return self._record([say, self._line("anything_else")])
+
+    def _record(self, actions: list[Action]) -> list[Action]:
+        self.said += [a for a in actions if isinstance(a, Say)]
+        return actions
