@@ -61,7 +61,9 @@ def start_server(data: Path, *extra: str, env: dict[str, str] | None = None,
     port = free_port()
     cmd = [sys.executable, "-m", "vbank", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--data", str(data), "--demo", *extra]
-    full_env = {**os.environ, **(env or {})}
+    # The digital human's models take seconds to load per worker: only tests that talk to it
+    # switch it on.
+    full_env = {**os.environ, "VBANK_DIGITAL_HUMAN": "false", **(env or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=full_env, start_new_session=True)
     assert proc.stdout is not None

@@ -79,6 +79,9 @@ class LiveSession:
     ticket: Ticket | None = None
     call_started: float | None = None
     customer_online: bool = True
+    #: served by the digital human (no teller); ``agent_started`` once its media is attached
+    agent: bool = False
+    agent_started: bool = False
     grace: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
@@ -150,7 +153,7 @@ class Branch:
         return self.connections.get(conn.username)
 
     # --------------------------------------------------------------- customers
-    async def join(self, conn: Connection, service: str) -> None:
+    async def join(self, conn: Connection, service: str, digital_human: bool = False) -> None:
         if service not in SERVICES:
             raise BranchError("unknown_service", f"unknown service: {service}")
         if self._session_of_customer(conn.username) is not None:
@@ -170,7 +173,30 @@ class Branch:
         await conn.send({"type": "queued", "session_id": session_id, "service": service,
                          "reference": live.reference, "position": position,
                          "estimated_wait_s": self.queue.estimated_wait_s(session_id, position)})
-        await self._after_queue_change(service)
+        if digital_human:
+            await self.serve_with_digital_human(live)
+        else:
+            await self._after_queue_change(service)
+
+    async def serve_with_digital_human(self, live: LiveSession) -> None:
+        """Pair a waiting customer with the digital human."""
+        if not self.settings.digital_human:
+            await self._send(live.customer, {"type": "notice", "message": (
+                "The digital assistant is not available; you keep your place for a teller.")})
+            return
+        try:
+            self.media.admit(live.id)
+        except AdmissionRefused as exc:
+            await self._send(live.customer, {"type": "notice", "message": str(exc)})
+            return
+        self.queue.remove(live.id)
+        live.state, live.agent, live.agent_started = "in_call", True, False
+        live.call_started = live.call_started or time.monotonic()
+        await self._send(live.customer, {
+            "type": "paired", "session_id": live.id, "service": live.service,
+            "role": "customer", "peer": {"name": "vbank digital assistant",
+                                         "role": "digital_human"}})
+        await self._after_queue_change(live.service)
 
     async def leave(self, conn: Connection) -> None:
         live = self._session_of_customer(conn.username)
@@ -254,7 +280,13 @@ class Branch:
                 live.customer if role == "customer" else live.teller) != conn.username:
             raise BranchError("not_in_session", "no call of yours with that session id")
         try:
-            return await self.media.offer(session_id, role, sdp)
+            answer = await self.media.offer(session_id, role, sdp)
+            if live.agent and not live.agent_started and role == "customer":
+                live.agent_started = True
+                client = self.media.placement[session_id]
+                await client.request("start_digital_human", session_id=session_id,
+                                     language=self.settings.lang)
+            return answer
         except RtcError as exc:
             raise BranchError(exc.code, str(exc)) from exc
 
@@ -271,6 +303,14 @@ class Branch:
             if peer and event["state"] in ("connected", "failed"):
                 state = "connected" if event["state"] == "connected" else "reconnecting"
                 self._spawn(self._send(peer, {"type": "peer", "state": state}))
+        elif kind == "caption" and live is not None:
+            message = {"type": "caption", "speaker": event.get("speaker"),
+                       "text": event.get("text")}
+            self._spawn(self._send(live.customer, message))
+        elif kind == "hand_over" and live is not None and live.agent:
+            self._spawn(self._agent_hands_over(live, str(event.get("reason", ""))))
+        elif kind == "agent_end" and live is not None and live.agent:
+            self._spawn(self.end(live, "completed"))
         elif kind == "worker_lost":
             lost = [sid for sid, client in self.media.placement.items()
                     if client.name == event.get("worker")]
@@ -334,6 +374,21 @@ class Branch:
             row = await repo.get_session(db, live.id)
             if row is not None:
                 row.state, row.teller = "queued", None
+        await self._send(live.customer, {"type": "requeued", "session_id": live.id,
+                                         "position": self.queue.position(live.id)})
+        await self._after_queue_change(live.service)
+
+    async def _agent_hands_over(self, live: LiveSession, reason: str) -> None:
+        """The digital human passes the customer to a person: first in line, session kept."""
+        client = self.media.placement.get(live.id)
+        if client is not None:
+            with contextlib.suppress(RtcError):
+                await client.request("stop_digital_human", session_id=live.id)
+        live.state, live.agent, live.agent_started = "queued", False, False
+        if live.ticket is not None:
+            live.ticket = self.queue.requeue_at_head(live.ticket)
+        await self._send(live.customer, {"type": "handed_over", "session_id": live.id,
+                                         "reason": reason})
         await self._send(live.customer, {"type": "requeued", "session_id": live.id,
                                          "position": self.queue.position(live.id)})
         await self._after_queue_change(live.service)

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     port: int = 8000
     demo: bool = False
 
+    digital_human: bool = Field(True, description="load speech models; serve with the avatar")
     ice_hosts: str = Field("", description="comma-separated ICE host addresses; default: host")
     ice_servers: str = Field("", description="comma-separated STUN/TURN URLs; none by default")
     media_workers: int = Field(

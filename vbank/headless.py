@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import websockets
+from aiortc.mediastreams import MediaStreamTrack
 
 from vbank.rtc.peer import HeadlessPeer
 
@@ -62,13 +64,16 @@ class Participant:
         await self.ws.send(json.dumps(message))
 
     async def expect(self, kind: str, timeout: float = 15, after: int = 0,
+                     where: Callable[[dict[str, Any]], bool] | None = None,
                      **fields: Any) -> dict[str, Any]:
-        """The first message of type ``kind`` (from index ``after``) matching ``fields``."""
+        """The first message of type ``kind`` (from index ``after``) matching ``fields``
+        and, if given, the predicate ``where``."""
         deadline = time.monotonic() + timeout
         while True:
             for message in self.messages[after:]:
                 if message.get("type") == kind and all(
-                        message.get(k) == v for k, v in fields.items()):
+                        message.get(k) == v for k, v in fields.items()) and (
+                        where is None or where(message)):
                     return message
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -79,12 +84,12 @@ class Participant:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
 
     async def start_media(self, session_id: str, video_frames: list[bytes] | None,
-                          fps: int = 15) -> HeadlessPeer:
+                          fps: int = 15, voice: MediaStreamTrack | None = None) -> HeadlessPeer:
         """Offer media for ``session_id`` (replacing any earlier peer) and wait until connected."""
         if self.peer is not None:
             await self.peer.close()
         self.session_id = session_id
-        self.peer = HeadlessPeer(video_frames, fps)
+        self.peer = HeadlessPeer(video_frames, fps, voice=voice)
         mark = len(self.messages)
         await self.send({"type": "offer", "session_id": session_id,
                          "sdp": await self.peer.offer()})

@@ -16,7 +16,7 @@ from vbank.store.db import upgrade
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data: Path = tmp_path_factory.mktemp("api")
-    settings = Settings(data=data, demo=True, media_workers=1)
+    settings = Settings(data=data, demo=True, media_workers=1, digital_human=False)
     upgrade(settings.database_url)
     with TestClient(create_app(settings), client=("127.0.0.1", 5000)) as c:
         yield c
@@ -108,7 +108,7 @@ def test_health_and_metrics(client: TestClient) -> None:
 
 
 def test_metrics_refused_off_loopback(tmp_path: Path) -> None:
-    settings = Settings(data=tmp_path, demo=True, media_workers=1)
+    settings = Settings(data=tmp_path, demo=True, media_workers=1, digital_human=False)
     upgrade(settings.database_url)
     with TestClient(create_app(settings), client=("192.0.2.7", 5000)) as c:
         assert c.get("/metrics").status_code == 403

@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         await media.start(settings.media_workers, settings.recordings_dir.resolve(),
                           settings.ice_host_list, settings.ice_server_list,
-                          branch.on_media_event)
+                          branch.on_media_event, settings.digital_human)
         try:
             yield
         finally:

@@ -102,7 +102,8 @@ async def _dispatch(branch: Branch, conn: WsConnection, message: dict[str, Any])
     if kind == "ping":
         await conn.send({"type": "pong"})
     elif kind == "join":
-        await branch.join(conn, _str(message, "service"))
+        await branch.join(conn, _str(message, "service"),
+                          digital_human=message.get("with") == "digital_human")
     elif kind == "leave":
         await branch.leave(conn)
     elif kind == "status":

@@ -124,7 +124,7 @@ def measure(n: int, duration: float, workers: int, generators: int) -> dict[str,
     data = Path(tempfile.mkdtemp(prefix="vbank-bench-"))
     _add_users(data, n)
     port = _free_port()
-    env = {**os.environ, "VBANK_MEDIA_WORKERS": str(workers),
+    env = {**os.environ, "VBANK_MEDIA_WORKERS": str(workers), "VBANK_DIGITAL_HUMAN": "false",
            "VBANK_MAX_SESSIONS_PER_WORKER": str(n), "VBANK_ADMISSION_MAX_LAG_MS": "100000"}
     server = subprocess.Popen(
         [sys.executable, "-m", "vbank", "serve", "--port", str(port), "--data", str(data),

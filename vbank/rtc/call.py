@@ -22,7 +22,7 @@ from vbank.rtc import BadSdp, RtcError
 from vbank.rtc.ice import rtc_configuration
 from vbank.rtc.packets import MediaPacket
 from vbank.rtc.recorder import LegRecorder, RecordingInfo
-from vbank.rtc.relay import Fanout, RelayTrack
+from vbank.rtc.relay import Fanout, Item, RelayTrack
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,8 @@ class Leg:
         fanout.subscribe(self._record)
         self.call.route()
 
-    def _record(self, packet: MediaPacket, _source: int) -> None:
-        if self.recorder is not None:
+    def _record(self, packet: Item, _source: int) -> None:
+        if self.recorder is not None and isinstance(packet, MediaPacket):
             self.recorder.write(packet)
 
     async def _on_state(self) -> None:
@@ -173,6 +173,9 @@ class CallMedia:
         self.ice_servers = ice_servers
         self._emit = emit
         self.legs: dict[str, Leg] = {}
+        #: a server-side participant serving the customer while no teller does
+        self.agent: Any = None
+        self._agent_sources: dict[str, Fanout] = {}
         self._numbers = {role: 0 for role in ROLES}
         self.recordings: list[RecordingInfo] = []
 
@@ -201,13 +204,33 @@ class CallMedia:
         return answer
 
     def route(self) -> None:
-        """Point each leg's outgoing tracks at the other leg's incoming media."""
+        """Point each leg's outgoing tracks at the other side: the other leg, or the agent."""
         for role, leg in self.legs.items():
             peer = self.legs.get(other(role))
             for kind, track in leg.outgoing.items():
                 source = peer.incoming.get(kind) if peer else None
+                if source is None and role == "customer" and self.agent is not None:
+                    source = self._agent_sources.get(kind)
                 if track.source is not source:
                     track.attach(source)
+        if self.agent is not None:
+            customer = self.legs.get("customer")
+            self.agent.listen(customer.incoming.get("audio") if customer else None)
+
+    def attach_agent(self, agent: Any) -> None:
+        """Let a server-side participant (the digital human) serve the customer."""
+        self.agent = agent
+        self._agent_sources = {"audio": Fanout(agent.audio), "video": Fanout(agent.video)}
+        self.route()
+
+    async def detach_agent(self) -> None:
+        agent, sources = self.agent, self._agent_sources
+        self.agent, self._agent_sources = None, {}
+        self.route()
+        for fanout in sources.values():
+            await fanout.stop()
+        if agent is not None:
+            await agent.stop()
 
     async def close_leg(self, role: str, reason: str) -> RecordingInfo | None:
         leg = self.legs.pop(role, None)
@@ -222,6 +245,7 @@ class CallMedia:
         return info
 
     async def close(self) -> list[RecordingInfo]:
+        await self.detach_agent()
         for role in list(self.legs):
             await self.close_leg(role, reason="session_closed")
         return list(self.recordings)

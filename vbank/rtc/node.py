@@ -23,13 +23,16 @@ STATUS_INTERVAL_S = 1.0
 class MediaNode:
     """Hosts calls; one per process."""
 
-    def __init__(self, recordings_dir: Path, ice_servers: list[str], emit: EventSink) -> None:
+    def __init__(self, recordings_dir: Path, ice_servers: list[str], emit: EventSink,
+                 speech: Any = None) -> None:
         self.recordings_dir = recordings_dir
         self.ice_servers = ice_servers
         self._emit = emit
         self.calls: dict[str, CallMedia] = {}
         self.lag = LoopLagMonitor()
         self._status_task: asyncio.Task[None] | None = None
+        #: the digital human's models (``SpeechModels``), None when it is switched off
+        self.speech = speech
 
     def start(self) -> None:
         self.lag.start()
@@ -62,6 +65,25 @@ class MediaNode:
             call = self.calls.pop(command["session_id"], None)
             infos = await call.close() if call else []
             return {"recordings": [i.as_dict() for i in infos]}
+        if op == "start_digital_human":
+            call = self.calls.get(command["session_id"])
+            if call is None or "customer" not in call.legs:
+                raise RtcError("the customer's media must be connected first")
+            if self.speech is None:
+                raise RtcError("the digital human is switched off on this server")
+            from vbank.speech.digital_human import DigitalHuman
+
+            session_id = call.session_id
+            agent = DigitalHuman(self.speech, str(command.get("language", "en")),
+                                 lambda e: self._emit({"session_id": session_id, **e}))
+            call.attach_agent(agent)
+            agent.start()
+            return {}
+        if op == "stop_digital_human":
+            call = self.calls.get(command["session_id"])
+            if call is not None:
+                await call.detach_agent()
+            return {}
         if op == "stats":
             call = self.calls.get(command["session_id"])
             return {"legs": call.stats() if call else {}}

@@ -12,6 +12,7 @@ import contextlib
 import fractions
 import math
 import time
+from collections import deque
 from typing import Any
 
 import av
@@ -125,10 +126,16 @@ class PreEncodedAudioTrack(MediaStreamTrack):
         return packet
 
 
+#: received audio kept for listening back (``Reception.audio_since``)
+KEEP_AUDIO_S = 60
+
+
 class Reception:
     """Counts what arrives on each remote track (decoded frames or passthrough packets)."""
 
     def __init__(self) -> None:
+        #: (arrival time, mono int16 48 kHz) of decoded audio, the last minute of it
+        self.audio: deque[tuple[float, np.ndarray]] = deque(maxlen=KEEP_AUDIO_S * 50)
         self.frames = {"audio": 0, "video": 0}
         self.first_at: dict[str, float] = {}
         self.last_at: dict[str, float] = {}
@@ -148,8 +155,18 @@ class Reception:
                 self.last_at[track.kind] = now
                 if isinstance(item, av.VideoFrame):
                     self.video_size = (item.width, item.height)
+                elif isinstance(item, av.AudioFrame):
+                    samples = item.to_ndarray().reshape(-1)
+                    if len(item.layout.channels) == 2:  # packed stereo: average the pair
+                        samples = samples.reshape(-1, 2).mean(axis=1).astype(np.int16)
+                    self.audio.append((now, samples))
                 elif isinstance(item, MediaPacket) and item.kind == "video":
                     self.video_size = self.video_size or (0, 0)
+
+    def audio_since(self, since: float) -> np.ndarray:
+        """Mono 48 kHz audio received since ``since`` (a ``time.monotonic()`` value)."""
+        parts = [pcm for at, pcm in self.audio if at >= since]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -170,11 +187,14 @@ class HeadlessPeer:
     """One participant's peer connection to the server, sending and receiving."""
 
     def __init__(self, video_frames: list[bytes] | None, fps: int = 15,
-                 ice_servers: list[str] | None = None, audio: bool = True) -> None:
+                 ice_servers: list[str] | None = None, audio: bool = True,
+                 voice: MediaStreamTrack | None = None) -> None:
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers or []))
         self.reception = Reception()
         self.pc.on("track", self.reception.consume)
-        if audio:
+        if voice is not None:
+            self.pc.addTrack(voice)  # a speaking participant: silence until it says something
+        elif audio:
             self.pc.addTrack(PreEncodedAudioTrack(_tone()))
         if video_frames is not None:
             self.pc.addTrack(PreEncodedVideoTrack(video_frames, fps))

@@ -14,6 +14,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from typing import cast
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -31,7 +32,8 @@ NOMINAL_STEP = {"audio": 960, "video": 6000}
 
 _ids = itertools.count(1)
 
-Subscriber = Callable[[MediaPacket, int], None]
+Item = MediaPacket | av.AudioFrame | av.VideoFrame
+Subscriber = Callable[[Item, int], None]
 
 
 class Fanout:
@@ -67,9 +69,7 @@ class Fanout:
     async def _run(self) -> None:
         try:
             while True:
-                packet = await self._track.recv()
-                if not isinstance(packet, MediaPacket):
-                    continue
+                packet = cast(Item, await self._track.recv())  # or a raw frame (avatar)
                 self.packets += 1
                 for fn in list(self._subscribers):
                     fn(packet, self.id)
@@ -89,7 +89,7 @@ class RelayTrack(MediaStreamTrack):
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
-        self._queue: asyncio.Queue[tuple[MediaPacket, int]] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self._queue: asyncio.Queue[tuple[Item, int]] = asyncio.Queue(SUBSCRIBER_QUEUE)
         self._source: Fanout | None = None
         self._last_source = 0
         self._last_in = 0
@@ -119,7 +119,7 @@ class RelayTrack(MediaStreamTrack):
         if self._source is not None:
             self._source.request_keyframe()
 
-    def _push(self, packet: MediaPacket, source_id: int) -> None:
+    def _push(self, packet: Item, source_id: int) -> None:
         if self.readyState != "live":
             return
         if self._queue.full():
@@ -129,20 +129,28 @@ class RelayTrack(MediaStreamTrack):
                 self._need_keyframe = True  # a dropped video frame breaks the references
         self._queue.put_nowait((packet, source_id))
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet | av.AudioFrame | av.VideoFrame:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            packet, source_id = await self._queue.get()
+            item, source_id = await self._queue.get()
+            self.sent += 1
+            if not isinstance(item, MediaPacket):
+                # A raw frame from a server-side participant: aiortc encodes it (a fresh
+                # encoder starts with a keyframe), we only keep the timeline continuous.
+                self._need_keyframe = False
+                clock = round(1 / item.time_base) if item.time_base else 48000
+                item.pts = self._timestamp(int(item.pts or 0), clock, source_id)
+                return item
             if self._need_keyframe:
-                if not packet.keyframe:
+                if not item.keyframe:
+                    self.sent -= 1
                     self.request_keyframe()
                     continue
                 self._need_keyframe = False
-            self.sent += 1
-            return packet.to_av(self._timestamp(packet, source_id))
+            return item.to_av(self._timestamp(item.pts, item.clock_rate, source_id))
 
-    def _timestamp(self, packet: MediaPacket, source_id: int) -> int:
+    def _timestamp(self, pts: int, clock_rate: int, source_id: int) -> int:
         """Continue the outgoing timeline: the receiver must never see time jump back."""
         if not self._started:
             out = 0
@@ -150,12 +158,12 @@ class RelayTrack(MediaStreamTrack):
         elif source_id != self._last_source:
             out = self._last_out + NOMINAL_STEP[self.kind]
         else:
-            delta = packet.pts - self._last_in
+            delta = pts - self._last_in
             # a reset or a wild jump in the source's clock becomes one nominal step
-            if delta <= 0 or delta > 10 * packet.clock_rate:
+            if delta <= 0 or delta > 10 * clock_rate:
                 delta = NOMINAL_STEP[self.kind]
             out = self._last_out + delta
-        self._last_source, self._last_in, self._last_out = source_id, packet.pts, out
+        self._last_source, self._last_in, self._last_out = source_id, pts, out
         return out
 
     def stop(self) -> None:

@@ -68,7 +68,7 @@ class LocalMediaClient(MediaClient):
     name = "local"
 
     def __init__(self, recordings_dir: Path, ice_servers: list[str],
-                 on_event: EventHandler) -> None:
+                 on_event: EventHandler, speech: Any = None) -> None:
         super().__init__()
 
         def emit(event: dict[str, Any]) -> None:
@@ -76,7 +76,7 @@ class LocalMediaClient(MediaClient):
                 self.note_status(event)
             on_event({**event, "worker": self.name})
 
-        self.node = MediaNode(recordings_dir, ice_servers, emit)
+        self.node = MediaNode(recordings_dir, ice_servers, emit, speech)
         self.node.start()
 
     async def request(self, op: str, **args: Any) -> dict[str, Any]:
@@ -158,13 +158,15 @@ class WorkerClient(MediaClient):
 
 
 async def spawn_worker(name: str, recordings_dir: Path, ice_hosts: list[str],
-                       ice_servers: list[str], on_event: EventHandler) -> WorkerClient:
+                       ice_servers: list[str], on_event: EventHandler,
+                       digital_human: bool) -> WorkerClient:
     """Start ``python -m vbank.rtc.worker`` connected through an inherited socket."""
     ours, theirs = socket.socketpair()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "vbank.rtc.worker", "--fd", str(theirs.fileno()),
         "--recordings", str(recordings_dir), "--ice-hosts", ",".join(ice_hosts),
-        "--ice-servers", ",".join(ice_servers), pass_fds=(theirs.fileno(),))
+        "--ice-servers", ",".join(ice_servers),
+        *(["--digital-human"] if digital_human else []), pass_fds=(theirs.fileno(),))
     theirs.close()
     reader, writer = await asyncio.open_connection(sock=ours, limit=LINE_LIMIT)
     return WorkerClient(name, process, reader, writer, on_event)
@@ -180,13 +182,16 @@ class MediaPool:
         self.placement: dict[str, MediaClient] = {}
 
     async def start(self, workers: int, recordings_dir: Path, ice_hosts: list[str],
-                    ice_servers: list[str], on_event: EventHandler) -> None:
+                    ice_servers: list[str], on_event: EventHandler,
+                    digital_human: bool = False) -> None:
         if workers == 0:
             prepare_process(ice_hosts)
-            self.clients = [LocalMediaClient(recordings_dir, ice_servers, on_event)]
+            speech = await asyncio.to_thread(load_speech) if digital_human else None
+            self.clients = [LocalMediaClient(recordings_dir, ice_servers, on_event, speech)]
             return
         self.clients = list(await asyncio.gather(*(
-            spawn_worker(f"w{i + 1}", recordings_dir, ice_hosts, ice_servers, on_event)
+            spawn_worker(f"w{i + 1}", recordings_dir, ice_hosts, ice_servers, on_event,
+                         digital_human)
             for i in range(workers))))
         # A worker answering "status" is ready to take calls.
         await asyncio.gather(*(c.request("status") for c in self.clients))
@@ -248,8 +253,22 @@ class MediaPool:
         self.clients = []
 
 
+def load_speech() -> Any:
+    """The digital human's models for this process, with a line on stderr while they load."""
+    from vbank.speech.digital_human import SpeechModels
+
+    model = os.environ.get("VBANK_VOSK_MODEL")
+    print(f"[pid {os.getpid()}] loading speech models (ASR, TTS, intents)...", file=sys.stderr,
+          flush=True)
+    models = SpeechModels(vosk_model=Path(model) if model else None)
+    print(f"[pid {os.getpid()}] speech models ready in {models.load_s:.1f} s", file=sys.stderr,
+          flush=True)
+    return models
+
+
 # ----------------------------------------------------------------- worker process
-async def _serve(fd: int, recordings_dir: Path, ice_servers: list[str]) -> None:
+async def _serve(fd: int, recordings_dir: Path, ice_servers: list[str],
+                 digital_human: bool) -> None:
     sock = socket.socket(fileno=fd)
     reader, writer = await asyncio.open_connection(sock=sock, limit=LINE_LIMIT)
 
@@ -257,7 +276,8 @@ async def _serve(fd: int, recordings_dir: Path, ice_servers: list[str]) -> None:
         if not writer.is_closing():
             writer.write(json.dumps(message).encode() + b"\n")
 
-    node = MediaNode(recordings_dir, ice_servers, send)
+    speech = load_speech() if digital_human else None  # before answering: ready means ready
+    node = MediaNode(recordings_dir, ice_servers, send, speech)
     node.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -298,11 +318,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recordings", type=Path, required=True)
     parser.add_argument("--ice-hosts", default="127.0.0.1")
     parser.add_argument("--ice-servers", default="")
+    parser.add_argument("--digital-human", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("VBANK_LOG", "WARNING"),
                         format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     prepare_process([h for h in args.ice_hosts.split(",") if h])
-    asyncio.run(_serve(args.fd, args.recordings, [u for u in args.ice_servers.split(",") if u]))
+    asyncio.run(_serve(args.fd, args.recordings, [u for u in args.ice_servers.split(",") if u],
+                       args.digital_human))
     return 0
 
 

@@ -1,0 +1,65 @@
+"""A customer talks with the digital human over real WebRTC, with real synthesized speech."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.serverproc import start_server
+from vbank.headless import Participant
+from vbank.speech.asr import PocketSphinxRecognizer
+from vbank.speech.tracks import SpeechTrack
+from vbank.speech.tts import PiperSynthesizer
+
+
+def speech(voice: PiperSynthesizer, text: str) -> np.ndarray:
+    gap = np.zeros(4800, np.int16)
+    return np.concatenate([gap, voice.synthesize(text), gap])
+
+
+async def test_digital_human_greets_answers_and_hands_over(tmp_path: Path,
+                                                            video: list[bytes]) -> None:
+    server = start_server(tmp_path, env={"VBANK_DIGITAL_HUMAN": "true",
+                                         "VBANK_MEDIA_WORKERS": "1"}, timeout=120)
+    voice, ear = PiperSynthesizer(), PocketSphinxRecognizer()
+    mouth = SpeechTrack()
+    try:
+        c = Participant(server.url, "alice")
+        await c.connect()
+        await c.send({"type": "join", "service": "general_enquiry", "with": "digital_human"})
+        paired = await c.expect("paired")
+        assert paired["peer"]["role"] == "digital_human"
+        listening_from = time.monotonic()
+        peer = await c.start_media(paired["session_id"], video, voice=mouth)
+
+        await c.expect("caption", speaker="digital_human", timeout=20,
+                       where=lambda m: "help you" in m["text"])
+        clause_from = time.monotonic() - 0.3  # the caption leaves with the clause's first audio
+        await asyncio.sleep(2.5)
+        clause = peer.reception.audio_since(clause_from)
+        assert peer.reception.audio_since(listening_from).size > clause.size
+        # the greeting really travelled: it is recognised, and something else is not
+        assert await asyncio.to_thread(ear.spot, clause, "how can i help you today")
+        assert not await asyncio.to_thread(ear.spot, clause, "your card has been blocked")
+        assert peer.reception.frames["video"] > 20 and peer.reception.video_size == (320, 240)
+
+        mark = len(c.messages)
+        mouth.play(speech(voice, "What are your opening hours?"))
+        said = await c.expect("caption", after=mark, speaker="customer", timeout=20)
+        assert "hours" in said["text"]
+        await c.expect("caption", after=mark, speaker="digital_human", timeout=20,
+                       where=lambda m: "open every day" in m["text"])
+
+        await asyncio.sleep(3)
+        mark = len(c.messages)
+        mouth.play(speech(voice, "I want to talk to a person."))
+        handed = await c.expect("handed_over", after=mark, timeout=30)
+        assert handed["reason"] == "asked"
+        assert (await c.expect("requeued", after=mark))["position"] == 1
+        await c.close()
+    finally:
+        mouth.stop()
+        server.stop()

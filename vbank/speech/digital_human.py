@@ -1,0 +1,160 @@
+"""The digital human as a participant of a call: it hears, understands, answers and shows a face.
+
+Customer audio (Opus, relayed undecoded) → ``OpusDecoderTap`` → ``TurnDetector`` → ASR (a
+grammar of the FAQ's examples first, free decoding otherwise) → intent → ``Conversation`` →
+TTS clause by clause → ``SpeechTrack``; ``AvatarTrack`` moves the mouth with the audio
+actually leaving. When the customer starts speaking, queued speech is dropped (barge-in).
+Models are loaded once per process (``SpeechModels``) and shared by every session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vbank.avatar.face import FaceSprites
+from vbank.avatar.track import AvatarTrack
+from vbank.rtc.packets import MediaPacket
+from vbank.rtc.relay import Fanout, Item
+from vbank.speech.agent import Conversation, End, Faq, HandOver, Heard, Say, Silence
+from vbank.speech.asr import PocketSphinxRecognizer, Recognizer, VoskRecognizer
+from vbank.speech.intents import Embedder, IntentMatcher
+from vbank.speech.tracks import OpusDecoderTap, SpeechTrack, drain
+from vbank.speech.tts import EspeakSynthesizer, PiperSynthesizer, Synthesizer, split_clauses
+from vbank.speech.turns import TurnDetector, TurnEnded, TurnStarted
+
+log = logging.getLogger(__name__)
+
+FAQ_PATH = Path(__file__).resolve().parents[2] / "scenes" / "faq.yaml"
+EventSink = Callable[[dict[str, Any]], None]
+
+
+class SpeechModels:
+    """Every model the digital human uses, loaded once per process."""
+
+    def __init__(self, faq_path: Path = FAQ_PATH, vosk_model: Path | None = None) -> None:
+        started = time.monotonic()
+        self.faq = Faq.load(faq_path)
+        self.voices: dict[str, Synthesizer] = {"en": PiperSynthesizer(),
+                                               "zh": EspeakSynthesizer("zh")}
+        self.ears: dict[str, Recognizer] = {"en": PocketSphinxRecognizer()}
+        if vosk_model is not None:
+            vosk = VoskRecognizer(vosk_model, os.environ.get("VBANK_VOSK_LANG", "zh"))
+            self.ears[vosk.language] = vosk
+        self.intents = IntentMatcher(Embedder(), self.faq.examples)
+        #: the FAQ's example sentences: what a grammar-first recognizer listens for
+        self.expected = [e for examples in self.faq.examples.values() for e in examples]
+        self.sprites = FaceSprites(320, 240)
+        self.voices["en"].synthesize("Ready.")  # warm the voice: the first call is slow
+        self.load_s = time.monotonic() - started
+
+
+class DigitalHuman:
+    """One session's digital human."""
+
+    def __init__(self, models: SpeechModels, language: str, emit: EventSink) -> None:
+        self.models = models
+        self.language = language if language in models.voices else "en"
+        self._emit = emit
+        self.audio = SpeechTrack()
+        self.video = AvatarTrack(models.sprites, lambda: self.audio.level)
+        self.audio.on_started = self._clause_started
+        self.conversation = Conversation(models.faq, self.language)
+        self.turns = TurnDetector()
+        self._tap = OpusDecoderTap()
+        self._listening: Fanout | None = None
+        self._speaking: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.speech_ended_at: float | None = None  # when the customer's last turn ended
+
+    # ---------------------------------------------------------------- hearing
+    def listen(self, fanout: Fanout | None) -> None:
+        """Hear this audio source (the customer's current connection)."""
+        if fanout is self._listening:
+            return
+        if self._listening is not None:
+            self._listening.unsubscribe(self._on_audio)
+        self._listening = fanout
+        self.turns.reset()
+        if fanout is not None:
+            fanout.subscribe(self._on_audio)
+
+    def _on_audio(self, item: Item, _source: int) -> None:
+        if not isinstance(item, MediaPacket):
+            return
+        for pcm in self._tap.decode(item):
+            for event in self.turns.feed(pcm, item.arrival):
+                if isinstance(event, TurnStarted):
+                    self._barge_in()
+                elif isinstance(event, TurnEnded):
+                    self.speech_ended_at = time.time()
+                    self._spawn(self._understand(event))
+
+    def _barge_in(self) -> None:
+        dropped = self.audio.flush()
+        if self._speaking is not None and not self._speaking.done():
+            self._speaking.cancel()
+        if dropped:
+            self._emit({"event": "barge_in", "dropped_s": dropped * 0.02})
+
+    async def _understand(self, turn: TurnEnded) -> None:
+        ear = self.models.ears.get(self.language, self.models.ears["en"])
+        heard = await asyncio.to_thread(ear.recognize, turn.pcm, self.models.expected)
+        text = heard.phrase or heard.text
+        if text:
+            self._emit({"event": "caption", "speaker": "customer", "text": heard.text or text})
+            match = await asyncio.to_thread(self.models.intents.match, text)
+            actions = self.conversation.hear(Heard(text, match.intent))
+        else:
+            actions = self.conversation.hear(Silence())
+        self._act(actions)
+
+    # --------------------------------------------------------------- speaking
+    def start(self) -> None:
+        self._act(self.conversation.start())
+
+    def _act(self, actions: list[Say | HandOver | End]) -> None:
+        self._speaking = self._spawn(self._perform(actions))
+
+    async def _perform(self, actions: list[Say | HandOver | End]) -> None:
+        voice = self.models.voices[self.language]
+        for action in actions:
+            if isinstance(action, Say):
+                for clause in split_clauses(action.text):
+                    pcm = await asyncio.to_thread(voice.synthesize, clause)
+                    self.audio.play(pcm, tag=clause)
+            else:
+                await drain(self.audio)  # let the customer hear the goodbye first
+                kind = "hand_over" if isinstance(action, HandOver) else "agent_end"
+                self._emit({"event": kind, "reason": getattr(action, "reason", "")})
+
+    def _clause_started(self, tag: object, at: float) -> None:
+        self._emit({"event": "caption", "speaker": "digital_human", "text": str(tag),
+                    "at": at})
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+        return task
+
+    async def stop(self) -> None:
+        self.listen(None)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.audio.stop()
+        self.video.stop()
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        if task.exception() is not None:
+            log.error("digital human task failed", exc_info=task.exception())
