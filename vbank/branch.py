@@ -106,6 +106,25 @@ class Branch:
                                buckets=WAIT_BUCKETS, registry=None)
         self._background: set[asyncio.Task[Any]] = set()
         self.closing = False  # the server is stopping: sockets closing is not a drop
+        self._router: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        """Background duties: hand long waits to the digital human."""
+        self._router = asyncio.ensure_future(self._route_long_waits())
+
+    async def _route_long_waits(self, every_s: float = 1.0) -> None:
+        while not self.closing:
+            await asyncio.sleep(every_s)
+            if not self.settings.digital_human:
+                continue
+            now = time.monotonic()
+            for sid, service in SERVICES.items():
+                limit = self.settings.queue_threshold_s
+                limit = service.queue_threshold_s if limit is None else limit
+                for ticket in self.queue.waiting(sid):
+                    live = self.live.get(ticket.session_id)
+                    if live is not None and not ticket.head and now - ticket.enqueued_at > limit:
+                        await self.serve_with_digital_human(live)
 
     # ------------------------------------------------------------ connections
     async def connect(self, conn: Connection) -> dict[str, Any]:
@@ -173,7 +192,8 @@ class Branch:
         await conn.send({"type": "queued", "session_id": session_id, "service": service,
                          "reference": live.reference, "position": position,
                          "estimated_wait_s": self.queue.estimated_wait_s(session_id, position)})
-        if digital_human:
+        if digital_human or (self.settings.digital_human
+                             and not self.settings.tellers_on_duty(datetime.now())):
             await self.serve_with_digital_human(live)
         else:
             await self._after_queue_change(service)
@@ -307,6 +327,11 @@ class Branch:
             message = {"type": "caption", "speaker": event.get("speaker"),
                        "text": event.get("text")}
             self._spawn(self._send(live.customer, message))
+            # tellers who could take this customer over follow the conversation
+            transcript = {**message, "type": "transcript", "session_id": live.id}
+            for teller in self.queue.tellers():
+                if live.service in teller.skills:
+                    self._spawn(self._send(teller.teller_id, transcript))
         elif kind == "hand_over" and live is not None and live.agent:
             self._spawn(self._agent_hands_over(live, str(event.get("reason", ""))))
         elif kind == "agent_end" and live is not None and live.agent:
@@ -401,6 +426,8 @@ class Branch:
     async def shutdown(self) -> None:
         """Server stopping: end every call, let recordings finish and be stored."""
         self.closing = True
+        if self._router is not None:
+            self._router.cancel()
         for live in list(self.live.values()):
             await self.end(live, "server_shutdown")
         if self._background:
@@ -417,10 +444,15 @@ class Branch:
 
     def queues_snapshot(self) -> list[dict[str, Any]]:
         now = time.monotonic()
+        with_agent = [s for s in self.live.values() if s.agent and s.state == "in_call"]
         return [{"id": sid, "length": len(waiting), "waiting": [
             {"session_id": t.session_id, "customer": self.live[t.session_id].customer_name,
              "tier": self.live[t.session_id].tier, "waited_s": round(now - t.enqueued_at, 1)}
-            for t in waiting if t.session_id in self.live]}
+            for t in waiting if t.session_id in self.live],
+            "with_digital_human": [
+                {"session_id": s.id, "customer": s.customer_name,
+                 "since_s": round(now - (s.call_started or now), 1)}
+                for s in with_agent if s.service == sid]}
             for sid in SERVICES for waiting in [self.queue.waiting(sid)]]
 
     async def _send_queues(self) -> None:

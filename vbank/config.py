@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import Field
@@ -30,6 +31,11 @@ class Settings(BaseSettings):
     demo: bool = False
 
     digital_human: bool = Field(True, description="load speech models; serve with the avatar")
+    queue_threshold_s: float | None = Field(
+        None, ge=0, description="wait before the digital human takes over; default per service")
+    teller_hours: str = Field("00:00-24:00",
+                              description="local hours tellers serve, HH:MM-HH:MM; outside "
+                                          "them customers go straight to the digital human")
     ice_hosts: str = Field("", description="comma-separated ICE host addresses; default: host")
     ice_servers: str = Field("", description="comma-separated STUN/TURN URLs; none by default")
     media_workers: int = Field(
@@ -45,6 +51,13 @@ class Settings(BaseSettings):
     ws_ping_s: float = Field(15.0, gt=0)
     reconnect_grace_s: float = Field(30.0, ge=0)
     max_login_body_bytes: int = 4096
+
+    def tellers_on_duty(self, now: datetime) -> bool:
+        """Whether ``now`` (local time) falls within ``teller_hours``."""
+        start, end = (int(h) * 60 + int(m) for h, m in
+                      (part.split(":") for part in self.teller_hours.split("-")))
+        minute = now.hour * 60 + now.minute
+        return start <= minute < end if start <= end else minute >= start or minute < end
 
     @property
     def database_url(self) -> str:

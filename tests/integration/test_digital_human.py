@@ -63,3 +63,75 @@ async def test_digital_human_greets_answers_and_hands_over(tmp_path: Path,
     finally:
         mouth.stop()
         server.stop()
+
+
+async def test_a_long_wait_goes_to_the_digital_human_and_noise_gets_a_polite_repeat(
+        tmp_path: Path, video: list[bytes]) -> None:
+    server = start_server(tmp_path, env={"VBANK_DIGITAL_HUMAN": "true",
+                                         "VBANK_MEDIA_WORKERS": "1",
+                                         "VBANK_QUEUE_THRESHOLD_S": "1"}, timeout=120)
+    mouth = SpeechTrack()
+    try:
+        t = Participant(server.url, "tina")
+        await t.connect()
+        c = Participant(server.url, "alice")
+        await c.connect()
+        await c.send({"type": "join", "service": "general_enquiry"})  # a teller, please
+        paired = await c.expect("paired", timeout=20)  # nobody accepts: the avatar steps in
+        assert paired["peer"]["role"] == "digital_human"
+        queues = await t.expect("queues", where=lambda m: any(
+            s["with_digital_human"] for s in m["services"]))
+        assert next(s for s in queues["services"] if s["id"] == "general_enquiry")[
+            "with_digital_human"][0]["session_id"] == paired["session_id"]
+        await c.start_media(paired["session_id"], video, voice=mouth)
+        await c.expect("caption", speaker="digital_human", timeout=20,
+                       where=lambda m: "help you" in m["text"])
+        await t.expect("transcript", session_id=paired["session_id"])
+        await asyncio.sleep(2)
+        mark = len(c.messages)
+        rng = np.random.default_rng(5)
+        mouth.play((rng.standard_normal(48000) * 6000).astype(np.int16))  # a second of noise
+        await c.expect("caption", after=mark, speaker="digital_human", timeout=20,
+                       where=lambda m: "say it again" in m["text"])
+        await c.close()
+        await t.close()
+    finally:
+        mouth.stop()
+        server.stop()
+
+
+async def test_customer_speaking_interrupts_the_avatar(tmp_path: Path,
+                                                       video: list[bytes]) -> None:
+    server = start_server(tmp_path, env={"VBANK_DIGITAL_HUMAN": "true",
+                                         "VBANK_MEDIA_WORKERS": "1"}, timeout=120)
+    voice = PiperSynthesizer()
+    mouth = SpeechTrack()
+    try:
+        c = Participant(server.url, "alice")
+        await c.connect()
+        await c.send({"type": "join", "service": "general_enquiry", "with": "digital_human"})
+        paired = await c.expect("paired")
+        peer = await c.start_media(paired["session_id"], video, voice=mouth)
+        await c.expect("caption", speaker="digital_human", timeout=20,
+                       where=lambda m: "help you" in m["text"])
+        await asyncio.sleep(3)
+        mark = len(c.messages)
+        mouth.play(speech(voice, "What are your opening hours?"))
+        await c.expect("caption", after=mark, speaker="digital_human", timeout=20,
+                       where=lambda m: "open every day" in m["text"])
+        await asyncio.sleep(1.0)  # the long answer is playing now
+        mouth.play(speech(voice, "What are your fees?"))  # the customer cuts in
+        interrupted_at = time.monotonic()
+        await c.expect("caption", after=mark, speaker="customer", timeout=20,
+                       where=lambda m: "fees" in m["text"])
+        # the rest of the opening-hours answer was dropped: no caption of its later clauses
+        later = [m["text"] for m in c.messages[mark:] if m.get("speaker") == "digital_human"]
+        assert not any("nine in the morning" in text for text in later), later
+        await c.expect("caption", after=mark, speaker="digital_human", timeout=20,
+                       where=lambda m: "free" in m["text"])
+        assert time.monotonic() - interrupted_at < 20
+        del peer
+        await c.close()
+    finally:
+        mouth.stop()
+        server.stop()

@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
         media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)
         branch = Branch(settings, app.state.sessions, media, lag)
         app.state.branch = branch
+        branch.start()
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         await media.start(settings.media_workers, settings.recordings_dir.resolve(),
                           settings.ice_host_list, settings.ice_server_list,
