@@ -13,6 +13,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = {
     "queue": ["queue"],
+    "voice-latency": ["voice-latency", "--turns", "20"],
     "sessions-2workers": ["sessions", "--sessions", "6,8,10"],
     "sessions-2workers-overload": ["sessions", "--sessions", "12,16"],
 }

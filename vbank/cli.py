@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_options(db.add_parser("upgrade", help="apply migrations"))
 
     bench = sub.add_parser("bench", help="run a benchmark")
-    bench.add_argument("name", choices=("sessions", "queue"))
+    bench.add_argument("name", choices=("sessions", "queue", "voice-latency"))
     bench.add_argument("--json", type=Path, dest="json_out", help="write the figures here")
     bench.epilog = "Each benchmark takes its own options: vbank bench NAME --help."
     return parser

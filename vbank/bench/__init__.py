@@ -21,6 +21,10 @@ def report(name: str, figures: dict[str, Any], json_out: Path | None) -> None:
 
 
 def run_bench(name: str, json_out: Path | None, rest: list[str]) -> int:
+    if name == "voice-latency":
+        from vbank.bench.voice import main as voice_main
+
+        return voice_main(rest, json_out)
     if name == "queue":
         from vbank.bench.queue import main as queue_main
 
