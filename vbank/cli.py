@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     _storage_options(db.add_parser("upgrade", help="apply migrations"))
 
+    scenario = sub.add_parser("scenario", help="scenario files").add_subparsers(
+        dest="action", required=True)
+    check = scenario.add_parser("check", help="check files without running them")
+    check.add_argument("files", nargs="+", type=Path)
+
     bench = sub.add_parser("bench", help="run a benchmark")
     bench.add_argument("name", choices=("sessions", "queue", "voice-latency"))
     bench.add_argument("--json", type=Path, dest="json_out", help="write the figures here")
@@ -149,6 +154,22 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenario_check(args: argparse.Namespace) -> int:
+    """Exit 0 when every file is valid, 2 (each problem printed) otherwise."""
+    from vbank.scenario import ScenarioError
+    from vbank.scenario.model import load
+
+    invalid = 0
+    for path in args.files:
+        try:
+            scenario = load(path)
+            print(f"{path}: ok ({scenario.id}, {len(scenario.steps)} steps)")
+        except ScenarioError as exc:
+            print(f"invalid: {exc}", file=sys.stderr)
+            invalid += 1
+    return 2 if invalid else 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from vbank.bench import run_bench
 
@@ -169,4 +190,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_db_upgrade(args)
     if args.command == "bench":
         return cmd_bench(args)
+    if args.command == "scenario":
+        return cmd_scenario_check(args)
     return 2

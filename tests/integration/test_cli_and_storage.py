@@ -104,3 +104,15 @@ def test_migrations_and_users_on_postgresql() -> None:
         subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c",
                         f"DROP DATABASE IF EXISTS {schema_db} WITH (FORCE)"],
                        capture_output=True)
+
+
+def test_scenario_check_names_the_file_and_line_of_a_mistake(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scenario: x\nservice: general_enquiry\nactors:\n  c: {kind: customer}\n"
+                   "steps:\n  - c: fly\n")
+    done = vbank("scenario", "check", str(bad))
+    assert done.returncode == 2
+    assert f"{bad}:6: unknown customer action 'fly'" in done.stderr
+    good = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios" / \
+        "loan-signing-digital-human.yaml"
+    assert vbank("scenario", "check", str(good)).returncode == 0

@@ -1,0 +1,215 @@
+"""Reading and checking scenario files: every mistake is reported with its file and line.
+
+The format is shared/spec/scenarios.md. Checking is strict and complete before anything
+runs: unknown keys, actions, actors, expectation names and wrong types are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vbank.domain.services import SERVICES
+from vbank.scenario import ScenarioError
+
+ID = re.compile(r"^[a-z0-9-]+$")
+CUSTOMER_ACTIONS = {
+    "join": None, "leave": None, "drop": None, "reconnect": None, "show_id": None,
+    "interact": None, "say": str, "answer": str, "answer_all": (str, dict), "sign": str,
+    "acknowledge": str, "ask_for": str, "redeem": dict, "walk_to": str, "wait": (int, float),
+}
+TELLER_ACTIONS = {
+    "accept": None, "verify_identity": None, "drop": None, "login": dict, "say": str,
+    "push": str, "start_flow": str, "end": str, "wait": (int, float),
+}
+EXPECTATIONS = {
+    "paired_with": str, "queue_position": int, "heard": str, "caption": str, "flow_step": str,
+    "event": str, "risk_level": str, "points_balance": (int, dict), "qc_alert": str,
+    "video_frames": dict, "within_s": (int, float), "actor": str,
+}
+ASSERTIONS = {"evidence", "recording", "points", "risk_level", "quality", "ledger"}
+SETUP = {"mall_items": list, "hours": str, "queue_threshold_s": (int, float),
+         "digital_human": str}
+ACTOR_KEYS = {"kind": str, "name": str, "id_number": str, "client": str, "points": int,
+              "tier": str, "skills": list, "available": bool, "node": int, "password": str}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    line: int
+    actor: str | None  # who acts, or whose view an expectation checks
+    action: str  # an action name, or "expect"
+    argument: Any = None
+
+
+@dataclass
+class Scenario:
+    file: str
+    id: str
+    description: str
+    language: str
+    service: str
+    actors: dict[str, dict[str, Any]]
+    steps: list[Step]
+    asserts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    setup: dict[str, Any] = field(default_factory=dict)
+
+
+class _Reader:
+    """Walks the YAML node tree so every value knows its line."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, node: yaml.Node | None, message: str) -> ScenarioError:
+        line = node.start_mark.line + 1 if node is not None else 1
+        return ScenarioError(self.file, line, message)
+
+    def mapping(self, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in out:
+                raise self.fail(key, f"{what}: {name!r} appears twice")
+            out[name] = (key, value)
+        return out
+
+    def value(self, node: yaml.Node, kinds: Any, what: str) -> Any:
+        data = yaml.safe_load(yaml.serialize(node))
+        if isinstance(data, bool) and kinds in (int, float, (int, float)):
+            raise self.fail(node, f"{what} must be a number")
+        if kinds is not None and not isinstance(data, kinds):
+            names = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple)
+                                                      else (kinds,)))
+            raise self.fail(node, f"{what} must be a {names}, not {type(data).__name__}")
+        return data
+
+
+def load(path: Path) -> Scenario:
+    """Read and check one scenario file; ``ScenarioError`` names the first problem."""
+    file = str(path)
+    reader = _Reader(file)
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(file, 1, f"cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ScenarioError(file, mark.line + 1 if mark else 1, f"not YAML: {exc}") from exc
+    if root is None:
+        raise ScenarioError(file, 1, "the file is empty")
+    top = reader.mapping(root, "a scenario")
+    allowed = {"scenario", "description", "language", "service", "actors", "steps", "assert",
+               "setup"}
+    for name, (key, _) in top.items():
+        if name not in allowed:
+            raise reader.fail(key, f"unknown key {name!r}")
+    for required in ("scenario", "service", "actors", "steps"):
+        if required not in top:
+            raise reader.fail(root, f"missing {required!r}")
+    sid = reader.value(top["scenario"][1], str, "scenario")
+    if not ID.match(sid):
+        raise reader.fail(top["scenario"][1], "scenario id must match [a-z0-9-]+")
+    language = reader.value(top["language"][1], str, "language") if "language" in top else "en"
+    if language not in ("en", "zh"):
+        raise reader.fail(top["language"][1], "language must be en or zh")
+    service = reader.value(top["service"][1], str, "service")
+    if service not in SERVICES:
+        raise reader.fail(top["service"][1], f"unknown service {service!r}; the services are "
+                                             f"{', '.join(SERVICES)}")
+    actors = _actors(reader, top["actors"][1])
+    steps = _steps(reader, top["steps"][1], actors)
+    scenario = Scenario(file, sid, str(top["description"][1].value)
+                        if "description" in top else "", language, service, actors, steps)
+    if "setup" in top:
+        for name, (key, value) in reader.mapping(top["setup"][1], "setup").items():
+            if name not in SETUP:
+                raise reader.fail(key, f"unknown setup {name!r}")
+            scenario.setup[name] = reader.value(value, SETUP[name], f"setup {name}")
+    if "assert" in top:
+        node = top["assert"][1]
+        if not isinstance(node, yaml.SequenceNode):
+            raise reader.fail(node, "assert must be a list")
+        for item in node.value:
+            entries = reader.mapping(item, "an assertion")
+            for name, (key, _) in entries.items():
+                if name not in ASSERTIONS:
+                    raise reader.fail(key, f"unknown assertion {name!r}")
+            scenario.asserts.append((item.start_mark.line + 1,
+                                     reader.value(item, dict, "an assertion")))
+    return scenario
+
+
+def _actors(reader: _Reader, node: yaml.Node) -> dict[str, dict[str, Any]]:
+    actors: dict[str, dict[str, Any]] = {}
+    for name, (key, value) in reader.mapping(node, "actors").items():
+        fields = reader.mapping(value, f"actor {name}")
+        actor: dict[str, Any] = {}
+        for field_name, (fkey, fvalue) in fields.items():
+            if field_name not in ACTOR_KEYS:
+                raise reader.fail(fkey, f"actor {name}: unknown key {field_name!r}")
+            actor[field_name] = reader.value(fvalue, ACTOR_KEYS[field_name],
+                                             f"actor {name}: {field_name}")
+        if actor.get("kind") not in ("customer", "teller"):
+            raise reader.fail(key, f"actor {name}: kind must be customer or teller")
+        if actor.get("client", "video") not in ("video", "lobby3d"):
+            raise reader.fail(key, f"actor {name}: client must be video or lobby3d")
+        actors[name] = actor
+    if not any(a["kind"] == "customer" for a in actors.values()):
+        raise reader.fail(node, "a scenario needs a customer actor")
+    return actors
+
+
+def _steps(reader: _Reader, node: yaml.Node, actors: dict[str, dict[str, Any]]) -> list[Step]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise reader.fail(node, "steps must be a list")
+    steps: list[Step] = []
+    for item in node.value:
+        line = item.start_mark.line + 1
+        entries = reader.mapping(item, "a step")
+        if "expect" in entries:
+            expected = reader.mapping(entries["expect"][1], "expect")
+            for name, (key, value) in expected.items():
+                if name not in EXPECTATIONS:
+                    raise reader.fail(key, f"unknown expectation {name!r}")
+                reader.value(value, EXPECTATIONS[name], f"expect {name}")
+            spec = reader.value(entries["expect"][1], dict, "expect")
+            who = spec.get("actor", entries.get("actor", (None, None))[1])
+            who = who.value if isinstance(who, yaml.Node) else who
+            if who is not None and who not in actors:
+                raise reader.fail(item, f"expect names unknown actor {who!r}")
+            steps.append(Step(line, who or _first(actors, "customer"), "expect", spec))
+            continue
+        if len(entries) != 1:
+            raise reader.fail(item, "a step is one `actor: action` or an `expect:`")
+        (who, (key, value)), = entries.items()
+        if who not in actors:
+            raise reader.fail(key, f"unknown actor {who!r} (actors: {', '.join(actors)})")
+        table = CUSTOMER_ACTIONS if actors[who]["kind"] == "customer" else TELLER_ACTIONS
+        if isinstance(value, yaml.ScalarNode):
+            action, argument = str(value.value), None
+            if action not in table:
+                raise reader.fail(value, f"unknown {actors[who]['kind']} action {action!r}")
+            if table[action] is not None:
+                raise reader.fail(value, f"{action} needs an argument: {{{action}: ...}}")
+        else:
+            pairs = list(reader.mapping(value, "an action").items())
+            if len(pairs) != 1:
+                raise reader.fail(value, "an action is one name with its argument")
+            action, (akey, avalue) = pairs[0]
+            if action not in table:
+                raise reader.fail(akey, f"unknown {actors[who]['kind']} action {action!r}")
+            kinds = table[action]
+            argument = reader.value(avalue, kinds, action) if kinds is not None else None
+        steps.append(Step(line, who, action, argument))
+    return steps
+
+
+def _first(actors: dict[str, dict[str, Any]], kind: str) -> str:
+    return next(name for name, a in actors.items() if a["kind"] == kind)
