@@ -57,14 +57,33 @@ def to_yuv420(img: Rgb) -> NDArray[np.uint8]:
     return np.asarray(frame.to_ndarray(), dtype=np.uint8)
 
 
+#: vertical idle sway, in pixels either way (drawn ahead: YUV planes cannot be shifted as one)
+SWAY_PX = 2
+
+
+def shifted(img: Rgb, dy: int) -> Rgb:
+    """The picture moved ``dy`` rows down, edge rows repeated into the gap."""
+    if dy == 0:
+        return img
+    out = np.roll(img, dy, axis=0)
+    if dy > 0:
+        out[:dy] = img[0]
+    else:
+        out[dy:] = img[-1]
+    return out
+
+
 class FaceSprites:
     """All the faces the avatar can show, ready to send."""
 
     def __init__(self, width: int = 320, height: int = 240) -> None:
         self.width, self.height = width, height
-        self.frames = {(m, e): to_yuv420(draw(width, height, m / (MOUTH_STEPS - 1), e))
-                       for m in range(MOUTH_STEPS) for e in (True, False)}
+        faces = {(m, e): draw(width, height, m / (MOUTH_STEPS - 1), e)
+                 for m in range(MOUTH_STEPS) for e in (True, False)}
+        self.frames = {(m, e, dy): to_yuv420(shifted(img, dy))
+                       for (m, e), img in faces.items()
+                       for dy in range(-SWAY_PX, SWAY_PX + 1)}
 
-    def get(self, mouth: float, eyes_open: bool) -> NDArray[np.uint8]:
+    def get(self, mouth: float, eyes_open: bool, sway: int = 0) -> NDArray[np.uint8]:
         step = min(MOUTH_STEPS - 1, max(0, round(mouth * (MOUTH_STEPS - 1))))
-        return self.frames[(step, eyes_open)]
+        return self.frames[(step, eyes_open, max(-SWAY_PX, min(SWAY_PX, sway)))]

@@ -8,7 +8,6 @@ import random
 from collections.abc import Callable
 
 import av
-import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from vbank.avatar.face import FaceSprites
@@ -51,10 +50,8 @@ class AvatarTrack(MediaStreamTrack):
         # the mouth opens at once with the sound and closes a little slower, as lips do
         target = min(1.0, self._level() * 2.5)
         self._mouth = target if target > self._mouth else 0.6 * self._mouth + 0.4 * target
-        planes = self._sprites.get(self._mouth, eyes_open)
-        sway = round(2 * math.sin(self._n / self._fps * 0.8))  # idle motion, in luma rows
-        if sway:
-            planes = np.roll(planes, sway * 2, axis=0)
+        sway = round(2 * math.sin(self._n / self._fps * 0.8))  # idle motion, in pixels
+        planes = self._sprites.get(self._mouth, eyes_open, sway)
         frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
         frame.pts = pts
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
