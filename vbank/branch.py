@@ -82,6 +82,8 @@ class LiveSession:
     #: served by the digital human (no teller); ``agent_started`` once its media is attached
     agent: bool = False
     agent_started: bool = False
+    #: asked for (or was sent to) the digital human but it had no capacity yet: retried
+    wants_agent: bool = False
     grace: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
@@ -123,7 +125,8 @@ class Branch:
                 limit = service.queue_threshold_s if limit is None else limit
                 for ticket in self.queue.waiting(sid):
                     live = self.live.get(ticket.session_id)
-                    if live is not None and not ticket.head and now - ticket.enqueued_at > limit:
+                    if live is not None and (live.wants_agent or (
+                            not ticket.head and now - ticket.enqueued_at > limit)):
                         await self.serve_with_digital_human(live)
 
     # ------------------------------------------------------------ connections
@@ -206,9 +209,14 @@ class Branch:
             return
         try:
             self.media.admit(live.id)
-        except AdmissionRefused as exc:
-            await self._send(live.customer, {"type": "notice", "message": str(exc)})
+        except AdmissionRefused:
+            if not live.wants_agent:  # say it once; the router retries every second
+                await self._send(live.customer, {"type": "notice", "message": (
+                    "The digital assistant is busy; it will take you in a moment, and you "
+                    "keep your place for a teller.")})
+            live.wants_agent = True
             return
+        live.wants_agent = False
         self.queue.remove(live.id)
         live.state, live.agent, live.agent_started = "in_call", True, False
         live.call_started = live.call_started or time.monotonic()

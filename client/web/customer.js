@@ -1,6 +1,10 @@
-// The customer page (/): log in, pick a service, wait in its queue, talk to a teller by video.
+// The customer page (/): log in, pick a service, wait in its queue, talk to a teller by video,
+// or talk to the digital assistant (a speaking avatar served by the branch) straight away.
 // States (window.vbank.state): login → choose → queued → connecting → in_call → ended | left,
-// with teller_reconnecting and requeued on the way when the teller's connection drops.
+// with teller_reconnecting and requeued on the way when the teller's connection drops, and
+// handed_over when the digital assistant passes the customer to a teller (first in line).
+// window.vbank.peerRole says who is on the other side: teller, digital_human or null;
+// window.vbank.captions holds the captions shown, {speaker, text}, oldest first.
 
 import {$, AuthError, MessageArea, apiGet, formatWait, h, hooks, setupSignIn} from './common.js';
 import {PageCall} from './call.js';
@@ -18,12 +22,34 @@ const STATES = {
     text: 'Your teller was disconnected — you are first in line · 柜员连接中断，您排在第一位',
     tone: 'warn',
   },
+  handed_over: {text: 'Connecting you to a teller — you are first in line · 正在为您转接人工'},
   ended: {text: 'Call ended · 通话结束', tone: 'done'},
   left: {text: 'You left the queue · 您已离开排队', tone: 'done'},
 };
-const IN_SESSION = new Set(['queued', 'connecting', 'in_call', 'teller_reconnecting', 'requeued']);
+// The same states while the other side is the digital assistant.
+const WITH_ASSISTANT = {
+  connecting: {text: 'Connecting you to the digital assistant… · 正在接通数字员工'},
+  in_call: {text: 'With the digital assistant · 数字员工服务中', tone: 'ok'},
+};
+const IN_SESSION = new Set(['queued', 'connecting', 'in_call', 'teller_reconnecting', 'requeued',
+  'handed_over']);
 const PAIRED = new Set(['connecting', 'in_call', 'teller_reconnecting']);
-const SPEAKERS = {customer: 'You · 您', teller: 'Teller · 柜员', assistant: 'Assistant · 助手'};
+const WAITING = new Set(['queued', 'requeued', 'handed_over']);
+const SPEAKERS = {
+  customer: 'You · 您', teller: 'Teller · 柜员', digital_human: 'Assistant · 数字员工',
+  assistant: 'Assistant · 数字员工',
+};
+const MAX_CAPTIONS = 30;
+const ASSISTANT = {name: 'vbank digital assistant', role: 'digital_human'};
+// How the other side is named on the page, by their role.
+const PEERS = {
+  teller: {label: 'Teller · 柜员', placeholder: 'Your teller will appear here. · 柜员画面'},
+  digital_human: {
+    label: 'Digital assistant · 数字员工',
+    placeholder: 'The digital assistant will appear here. · 数字员工画面',
+  },
+  waiting: {label: 'Teller · 柜员', placeholder: 'A teller will appear here shortly. · 柜员即将接入'},
+};
 
 const messages = new MessageArea($('#messages'));
 
@@ -31,6 +57,9 @@ let services = new Map(); // id → service from GET /services
 let visitService = null; // the service of the current visit
 let servicesTimer = null;
 let wasPaired = false; // this visit reached a teller (changes the text for `left`)
+
+hooks.peerRole = null;
+hooks.captions = [];
 
 const account = setupSignIn({
   role: 'customer',
@@ -40,6 +69,7 @@ const account = setupSignIn({
   onSignedOut: () => {
     if (IN_SESSION.has(hooks.state)) account.send({type: 'leave'});
     finishCall();
+    showPeer(null);
     clearInterval(servicesTimer);
     showView('login');
   },
@@ -66,10 +96,10 @@ function showView(name) {
 
 function setState(state) {
   hooks.state = state;
-  const {text, tone} = STATES[state];
+  const {text, tone} = (hooks.peerRole === 'digital_human' && WITH_ASSISTANT[state]) || STATES[state];
   $('#state').textContent = state === 'left' && wasPaired ? 'You left the call · 您已结束通话' : text;
   $('#state-panel').dataset.tone = tone ?? '';
-  const waiting = state === 'queued' || state === 'requeued';
+  const waiting = WAITING.has(state);
   $('#fact-position').hidden = !waiting;
   $('#fact-wait').hidden = !waiting;
   $('#fact-teller').hidden = !PAIRED.has(state) || !$('#peer-name').textContent;
@@ -83,6 +113,16 @@ function setState(state) {
 function setQueue(position, waitS) {
   if (position != null) $('#position').textContent = String(position);
   if (waitS !== undefined) $('#wait').textContent = formatWait(waitS);
+}
+
+/** Who is (or will be) on the other side: {name, role} from `paired`, or null while waiting. */
+function showPeer(peer) {
+  hooks.peerRole = peer ? (peer.role ?? 'teller') : null;
+  const names = PEERS[hooks.peerRole] ?? PEERS.waiting;
+  $('#peer-name').textContent = peer?.name ?? '';
+  $('#peer-label').textContent = names.label;
+  $('#remote-label').textContent = names.label;
+  $('#remote-placeholder').textContent = names.placeholder;
 }
 
 function serviceLabel(id) {
@@ -118,7 +158,12 @@ function renderServices(list) {
     h('span', {class: 'name'}, s.name.en, h('span', {class: 'zh'}, s.name.zh)),
     h('span', {class: 'meta'}, `${s.queue_length} waiting · ${s.queue_length} 人排队`),
     h('span', {class: 'meta'}, `About ${formatWait(s.estimated_wait_s)} · 约 ${formatWait(s.estimated_wait_s)}`))));
-  $('[data-testid=join]').disabled = !$('#join-form').elements.service?.value;
+  enableJoin();
+}
+
+/** The two join buttons work once a service is chosen (and not while a join is on its way). */
+function enableJoin(enabled = !!$('#join-form').elements.service?.value) {
+  for (const button of document.querySelectorAll('#join-form [type=submit]')) button.disabled = !enabled;
 }
 
 function toLobby() {
@@ -132,16 +177,18 @@ function toLobby() {
 
 // ---- joining and the call -----------------------------------------------------------------
 
+/** Join the chosen service's queue, or (the assistant's button) be served by the digital human. */
 async function join(ev) {
   ev.preventDefault();
   const service = $('#join-form').elements.service?.value;
   if (!service) return;
-  const button = $('[data-testid=join]');
-  button.disabled = true;
+  const withWhom = ev.submitter?.dataset.with; // 'digital_human' from the assistant's button
+  enableJoin(false);
   await call.ensureCamera();
-  if (!account.send({type: 'join', service})) {
+  const msg = withWhom ? {type: 'join', service, with: withWhom} : {type: 'join', service};
+  if (!account.send(msg)) {
     messages.show('Not connected to the branch yet; please try again. · 尚未连接，请重试', 'error');
-    button.disabled = false;
+    enableJoin();
   }
   // The view changes when `queued` arrives.
 }
@@ -152,6 +199,9 @@ function enterSession(sessionId, service) {
   visitService = service ?? visitService;
   $('#service-name').textContent = serviceLabel(visitService);
   $('#reference').textContent = '';
+  showPeer(null);
+  $('#remote-placeholder').textContent = PEERS.teller.placeholder;
+  hooks.captions = [];
   $('#captions').replaceChildren();
   $('#captions-none').hidden = false;
   showView('call');
@@ -163,9 +213,10 @@ function paired(msg) {
   if (msg.session_id !== hooks.sessionId) enterSession(msg.session_id, msg.service);
   wasPaired = true;
   call.expectPeer();
-  $('#peer-name').textContent = msg.peer?.name ?? '';
+  showPeer(msg.peer ?? {role: 'teller'});
   setState('connecting');
-  // A new teller for the same session: the server kept our media up, keep it if it still is.
+  // A new teller for the same session (after a teller dropped, or from the digital assistant):
+  // the server kept our media up, keep it if it still is.
   if (!(sameSession && call.link.connectionState === 'connected')) call.negotiate(msg.session_id);
   else call.maybeInCall();
 }
@@ -189,7 +240,9 @@ function welcome(msg) {
   const id = s.session_id ?? s.id;
   const state = String(s.state ?? s.status ?? '').toLowerCase();
   if (id !== hooks.sessionId) enterSession(id, s.service);
-  if (s.peer?.name) $('#peer-name').textContent = s.peer.name;
+  if (s.peer) showPeer(s.peer);
+  // In a call without a teller: the digital assistant is serving us.
+  else if (state === 'in_call' && 'teller' in s && !s.teller) showPeer(ASSISTANT);
   if (state === 'queued' || state === 'waiting' || state === 'requeued') {
     setQueue(s.position, s.estimated_wait_s);
     setState(state === 'requeued' ? 'requeued' : 'queued');
@@ -202,13 +255,30 @@ function welcome(msg) {
   }
 }
 
+/** A caption: newest at the bottom, the last MAX_CAPTIONS kept, scrolled into view unless the
+ * customer scrolled up to read an earlier one. */
 function addCaption(msg) {
   const list = $('#captions');
-  const speaker = SPEAKERS[msg.speaker] ?? msg.speaker ?? '';
-  list.append(h('li', {}, h('span', {class: 'speaker'}, speaker), msg.text ?? ''));
-  while (list.children.length > 200) list.firstElementChild.remove();
-  list.scrollTop = list.scrollHeight;
+  const speaker = String(msg.speaker ?? '');
+  const text = String(msg.text ?? '');
+  const following = list.scrollHeight - list.scrollTop - list.clientHeight < 32;
+  hooks.captions.push({speaker, text});
+  if (hooks.captions.length > MAX_CAPTIONS) hooks.captions.shift();
+  list.append(h('li', {'data-speaker': speaker},
+    h('span', {class: 'speaker'}, SPEAKERS[speaker] ?? speaker), text));
+  while (list.children.length > MAX_CAPTIONS) list.firstElementChild.remove();
+  if (following) list.scrollTop = list.scrollHeight;
   $('#captions-none').hidden = true;
+}
+
+/** The digital assistant passed us to a teller: first in line, captions and media kept. */
+function handedOver(msg) {
+  if (msg.session_id && msg.session_id !== hooks.sessionId) return;
+  call.expectPeer(); // the teller's
+  showPeer(null);
+  // The assistant's face is gone: say a teller is coming instead of showing its last frame.
+  $('#remote-video').parentElement.classList.remove('has-frames');
+  setState('handed_over');
 }
 
 /** Every signaling message (shown and recorded already by setupSignIn). */
@@ -233,7 +303,16 @@ function onMessage(msg) {
       if (msg.session_id && msg.session_id !== hooks.sessionId) enterSession(msg.session_id);
       call.expectPeer(); // the next teller's
       setQueue(msg.position, null);
-      setState('requeued');
+      // After `handed_over` this is the place it promised: keep saying we are being put through.
+      if (hooks.state !== 'handed_over') {
+        showPeer(null);
+        setState('requeued');
+      } else {
+        setState('handed_over');
+      }
+      break;
+    case 'handed_over':
+      handedOver(msg);
       break;
     case 'ended':
       finishCall();
@@ -249,7 +328,7 @@ function onMessage(msg) {
       addCaption(msg);
       break;
     case 'error':
-      if (!IN_SESSION.has(hooks.state)) $('[data-testid=join]').disabled = false;
+      if (!IN_SESSION.has(hooks.state)) enableJoin();
       break;
     default:
       break;
@@ -259,9 +338,7 @@ function onMessage(msg) {
 // ---- wiring -------------------------------------------------------------------------------
 
 $('#join-form').addEventListener('submit', join);
-$('#join-form').addEventListener('change', () => {
-  $('[data-testid=join]').disabled = !$('#join-form').elements.service?.value;
-});
+$('#join-form').addEventListener('change', () => enableJoin());
 $('#hangup').addEventListener('click', () => {
   if (!account.send({type: 'leave'})) {
     messages.show('Not connected to the branch; trying again… · 连接中断，正在重试', 'error');

@@ -1,5 +1,7 @@
 // The teller console (/teller): status and skills, the live queues, accept the next customer,
-// talk by video, end the call with an outcome.
+// talk by video, end the call with an outcome; follow the customers the digital assistant is
+// serving (window.vbank.withDigitalHuman) and their live transcript (window.vbank.transcripts,
+// session_id → [{speaker, text}]; window.vbank.transcriptSession is the one shown).
 // States (window.vbank.state): login → idle → connecting → in_call (customer_reconnecting) →
 // ended → connecting (next customer) …; window.vbank.tellerStatus mirrors the server's status.
 
@@ -27,6 +29,8 @@ const STATES = {
 };
 const IN_CALL = new Set(['connecting', 'in_call', 'customer_reconnecting']);
 const TIERS = {gold: 'Gold · 金卡', standard: 'Standard · 普通'};
+const SPEAKERS = {digital_human: 'Assistant · 数字员工', customer: 'Customer · 客户'};
+const MAX_TRANSCRIPT = 50; // lines kept per customer
 
 const messages = new MessageArea($('#messages'));
 const statusSelect = $('#status');
@@ -34,8 +38,17 @@ const statusSelect = $('#status');
 let serviceNames = new Map(); // id → {en, zh} from GET /services
 let queues = {services: [], at: 0}; // the last `queues` message and when it came
 let tiers = new Map(); // session_id → customer tier, learnt from the queue
+// Customers with the digital assistant, from `queues` (its `with_digital_human` lists; null
+// until a `queues` message has them), and what they and the assistant said (`transcript`).
+let withAssistant = null; // [{session_id, customer, since_s, service}]
+const transcripts = new Map(); // session_id → {lines: [{speaker, text}], at: ms of the last}
+const customerNames = new Map(); // session_id → customer name, from the queues
+let chosenTranscript = null; // the session the teller picked; else the most recently active
 
 hooks.tellerStatus = null;
+hooks.withDigitalHuman = [];
+hooks.transcripts = {};
+hooks.transcriptSession = null;
 
 const account = setupSignIn({
   role: 'teller',
@@ -48,10 +61,16 @@ const account = setupSignIn({
     apiGet('/services', login.token).then((list) => {
       serviceNames = new Map(list.map((s) => [s.id, s.name]));
       renderQueues();
+      renderAssistant();
     }).catch((e) => (e instanceof AuthError ? account.logout(e.message) : console.warn(e)));
   },
   onSignedOut: () => {
     call.stop();
+    withAssistant = null;
+    transcripts.clear();
+    customerNames.clear();
+    chosenTranscript = null;
+    renderAssistant();
     showConsole(false);
   },
 });
@@ -152,6 +171,85 @@ function renderQueues() {
   }));
 }
 
+// ---- customers with the digital assistant -----------------------------------------------
+
+/** The `with_digital_human` lists of a `queues` message, or null when it has none. */
+function readAssistantLists(services) {
+  if (!services.some((q) => Array.isArray(q.with_digital_human))) return null;
+  return services.flatMap((q) => (q.with_digital_human ?? []).map((w) => ({...w, service: q.id})));
+}
+
+/** Who the panel lists: from the queues, or (a server without the lists) whoever has a transcript. */
+function assistantEntries() {
+  if (withAssistant) return withAssistant;
+  return [...transcripts.keys()].map((id) => ({session_id: id, customer: customerNames.get(id)}));
+}
+
+/** The session whose transcript shows: the one picked, else the most recently active listed one. */
+function shownTranscript(entries) {
+  if (chosenTranscript && (transcripts.has(chosenTranscript)
+      || entries.some((e) => e.session_id === chosenTranscript))) return chosenTranscript;
+  let best = null;
+  for (const e of entries) {
+    const at = transcripts.get(e.session_id)?.at ?? -1;
+    if (best === null || at > best.at) best = {id: e.session_id, at};
+  }
+  return best?.id ?? null;
+}
+
+function transcript(msg) {
+  if (!msg.session_id) return;
+  const entry = transcripts.get(msg.session_id) ?? {lines: [], at: 0};
+  entry.lines.push({speaker: String(msg.speaker ?? ''), text: String(msg.text ?? '')});
+  if (entry.lines.length > MAX_TRANSCRIPT) entry.lines.shift();
+  entry.at = Date.now();
+  transcripts.set(msg.session_id, entry);
+  renderAssistant();
+}
+
+/** Forget transcripts of sessions that are gone (kept while waiting, for the teller who accepts). */
+function pruneTranscripts() {
+  if (!withAssistant) return;
+  const keep = new Set([hooks.sessionId, chosenTranscript, ...withAssistant.map((w) => w.session_id)]);
+  for (const q of queues.services) for (const w of q.waiting ?? []) keep.add(w.session_id);
+  for (const id of transcripts.keys()) if (!keep.has(id)) transcripts.delete(id);
+  for (const id of customerNames.keys()) if (!keep.has(id)) customerNames.delete(id);
+}
+
+function renderAssistant() {
+  const entries = assistantEntries();
+  const shown = shownTranscript(entries);
+  hooks.withDigitalHuman = entries;
+  hooks.transcriptSession = shown;
+  hooks.transcripts = Object.fromEntries([...transcripts].map(([id, t]) => [id, t.lines]));
+  $('#assistant-none').hidden = entries.length > 0;
+  $('#assistant-list').replaceChildren(...entries.map((e) => h('li', {},
+    h('button', {
+      type: 'button', class: 'assistant-customer', 'data-session': e.session_id,
+      'aria-pressed': String(e.session_id === shown),
+      onclick: () => {
+        chosenTranscript = e.session_id;
+        renderAssistant();
+      },
+    },
+    h('span', {class: 'name'}, e.customer || customerNames.get(e.session_id) || 'Customer · 客户'),
+    e.service ? h('span', {class: 'meta'}, ...serviceName(e.service)) : null,
+    e.since_s != null ? h('span', {class: 'meta since', 'data-since': e.since_s},
+      formatWait(e.since_s + (Date.now() - queues.at) / 1000)) : null))));
+  const box = $('#transcript-box');
+  box.hidden = shown === null;
+  if (shown === null) return;
+  const name = entries.find((e) => e.session_id === shown)?.customer || customerNames.get(shown) || '';
+  $('#transcript-name').textContent = name ? `· ${name}` : '';
+  const list = $('#transcript');
+  const following = list.scrollHeight - list.scrollTop - list.clientHeight < 32;
+  const lines = transcripts.get(shown)?.lines ?? [];
+  list.replaceChildren(...lines.map((l) => h('li', {'data-speaker': l.speaker},
+    h('span', {class: 'speaker'}, SPEAKERS[l.speaker] ?? l.speaker), l.text)));
+  $('#transcript-none').hidden = lines.length > 0;
+  if (following) list.scrollTop = list.scrollHeight;
+}
+
 function accept(service) {
   const msg = service ? {type: 'accept', service} : {type: 'accept'};
   if (!account.send(msg)) messages.show('Not connected to the branch. · 未连接', 'error');
@@ -205,13 +303,30 @@ function onMessage(msg) {
       break;
     case 'queues':
       queues = {services: msg.services ?? [], at: Date.now()};
-      for (const q of queues.services) for (const w of q.waiting ?? []) tiers.set(w.session_id, w.tier);
+      for (const q of queues.services) {
+        for (const w of q.waiting ?? []) {
+          tiers.set(w.session_id, w.tier);
+          customerNames.set(w.session_id, w.customer);
+        }
+        for (const w of q.with_digital_human ?? []) customerNames.set(w.session_id, w.customer);
+      }
+      withAssistant = readAssistantLists(queues.services) ?? withAssistant;
+      pruneTranscripts();
       renderQueues();
+      renderAssistant();
+      break;
+    case 'transcript':
+      transcript(msg);
       break;
     case 'paired':
       startCall(msg.session_id, {
         name: msg.peer?.name, service: msg.service, tier: msg.peer?.tier, reference: msg.reference,
       });
+      // A customer the digital assistant handed over: show what they told it.
+      if (transcripts.has(msg.session_id)) {
+        chosenTranscript = msg.session_id;
+        renderAssistant();
+      }
       break;
     case 'peer':
       if (msg.state === 'left') messages.show('The customer has left the call. · 客户已离开', 'notice');
@@ -243,6 +358,9 @@ setInterval(() => {
   const elapsed = (Date.now() - queues.at) / 1000;
   for (const cell of document.querySelectorAll('[data-longest]:not([data-longest=""])')) {
     cell.textContent = formatWait(Number(cell.dataset.longest) + elapsed);
+  }
+  for (const cell of document.querySelectorAll('[data-since]')) {
+    cell.textContent = formatWait(Number(cell.dataset.since) + elapsed);
   }
 }, 1000);
 

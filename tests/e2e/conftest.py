@@ -28,8 +28,16 @@ def pytest_runtest_makereport(
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path / "data")
+def server_env() -> dict[str, str]:
+    """Extra environment for ``vbank serve``; a test module overrides this fixture to change it
+    (the default leaves the digital human switched off, see ``start_server``)."""
+    return {}
+
+
+@pytest.fixture
+def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[ServerProcess]:
+    # generous: with the digital human on, each media worker loads its models (10-20 s here)
+    proc = start_server(tmp_path / "data", env=server_env, timeout=120)
     try:
         yield proc
     finally:
