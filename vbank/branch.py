@@ -84,11 +84,30 @@ class LiveSession:
     agent_started: bool = False
     #: asked for (or was sent to) the digital human but it had no capacity yet: retried
     wants_agent: bool = False
+    #: asked for a person (or was handed over): never routed to the digital human again
+    wants_person: bool = False
     grace: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
         return {"session_id": self.id, "reference": self.reference, "service": self.service,
                 "state": self.state, "teller": self.teller}
+
+
+COUNTERS = ("hours", "open", "closed")
+
+
+@dataclass
+class BranchPolicy:
+    """What an administrator or supervisor changes while the branch runs.
+
+    ``counters``: ``hours`` follows ``teller_hours``; ``open`` and ``closed`` override it
+    (closed sends every new customer to the digital human). ``queue_threshold_s``: the wait
+    before the digital human takes over (``None``: the setting, else each service's own).
+    """
+
+    counters: str = "hours"
+    queue_threshold_s: float | None = None
+    digital_human: bool = True
 
 
 class Branch:
@@ -97,6 +116,8 @@ class Branch:
     def __init__(self, settings: Settings, sessions: async_sessionmaker,
                  media: MediaPool, lag: LoopLagMonitor) -> None:
         self.settings = settings
+        self.policy = BranchPolicy(queue_threshold_s=settings.queue_threshold_s,
+                                   digital_human=settings.digital_human)
         self.db = sessions
         self.media = media
         self.lag = lag
@@ -117,17 +138,41 @@ class Branch:
     async def _route_long_waits(self, every_s: float = 1.0) -> None:
         while not self.closing:
             await asyncio.sleep(every_s)
-            if not self.settings.digital_human:
+            if not self.agent_enabled:
                 continue
             now = time.monotonic()
-            for sid, service in SERVICES.items():
-                limit = self.settings.queue_threshold_s
-                limit = service.queue_threshold_s if limit is None else limit
+            for sid in SERVICES:
                 for ticket in self.queue.waiting(sid):
                     live = self.live.get(ticket.session_id)
-                    if live is not None and (live.wants_agent or (
-                            not ticket.head and now - ticket.enqueued_at > limit)):
+                    if live is not None and not live.wants_person and (
+                            live.wants_agent or self.agent_should_serve(sid) or (
+                                not ticket.head
+                                and now - ticket.enqueued_at > self.threshold_s(sid))):
                         await self.serve_with_digital_human(live)
+
+    # ----------------------------------------------------------------- policy
+    @property
+    def agent_enabled(self) -> bool:
+        """The digital human is loaded and switched on."""
+        return self.settings.digital_human and self.policy.digital_human
+
+    def counters_open(self, now: datetime | None = None) -> bool:
+        if self.policy.counters != "hours":
+            return self.policy.counters == "open"
+        return self.settings.tellers_on_duty(now or datetime.now())
+
+    def threshold_s(self, service: str) -> float:
+        limit = self.policy.queue_threshold_s
+        return SERVICES[service].queue_threshold_s if limit is None else limit
+
+    def agent_should_serve(self, service: str) -> bool:
+        """Nobody could serve this queue soon: counters closed, or no teller with the skill
+        signed in and at work (available or in a call). Then waiting is pointless and the
+        digital human takes the customer."""
+        return self.agent_enabled and (
+            not self.counters_open()
+            or not any(service in t.skills and t.status is not TellerStatus.AWAY
+                       for t in self.queue.tellers()))
 
     # ------------------------------------------------------------ connections
     async def connect(self, conn: Connection) -> dict[str, Any]:
@@ -136,6 +181,8 @@ class Branch:
         welcome: dict[str, Any] = {"type": "welcome", "user": {
             "name": conn.username, "display_name": conn.display_name,
             "role": conn.role.value, "tier": conn.tier}}
+        if conn.role is Role.TELLER:
+            welcome["user"]["skills"] = sorted(conn.skills)
         live = self._session_of_customer(conn.username) if conn.role is Role.CUSTOMER else None
         if live is not None:
             live.customer_online = True
@@ -195,15 +242,14 @@ class Branch:
         await conn.send({"type": "queued", "session_id": session_id, "service": service,
                          "reference": live.reference, "position": position,
                          "estimated_wait_s": self.queue.estimated_wait_s(session_id, position)})
-        if digital_human or (self.settings.digital_human
-                             and not self.settings.tellers_on_duty(datetime.now())):
+        if digital_human or self.agent_should_serve(service):
             await self.serve_with_digital_human(live)
         else:
             await self._after_queue_change(service)
 
     async def serve_with_digital_human(self, live: LiveSession) -> None:
         """Pair a waiting customer with the digital human."""
-        if not self.settings.digital_human:
+        if not self.agent_enabled:
             await self._send(live.customer, {"type": "notice", "message": (
                 "The digital assistant is not available; you keep your place for a teller.")})
             return
@@ -226,6 +272,27 @@ class Branch:
                                          "role": "digital_human"}})
         await self._after_queue_change(live.service)
 
+    async def ask_for(self, conn: Connection, who: str) -> None:
+        """The customer asks for a person (the digital human hands over; a waiting customer
+        is never sent to it) or, while waiting, for the digital human now."""
+        live = self._session_of_customer(conn.username)
+        if live is None:
+            raise BranchError("not_in_session", "you have no session")
+        if live.teller:
+            raise BranchError("bad_message", "you are already with a teller")
+        if who == "digital_human":
+            if live.agent:
+                raise BranchError("bad_message", "you are already with the digital assistant")
+            live.wants_person = False
+            await self.serve_with_digital_human(live)
+            return
+        live.wants_person, live.wants_agent = True, False
+        if live.agent:
+            await self._agent_hands_over(live, "asked")
+        else:
+            await conn.send({"type": "notice", "message": (
+                "You will wait for a teller; you keep your place in the queue.")})
+
     async def leave(self, conn: Connection) -> None:
         live = self._session_of_customer(conn.username)
         if live is None:
@@ -241,6 +308,9 @@ class Branch:
             raise BranchError("bad_message", "status must be available, busy or away") from exc
         if skills is not None and any(s not in SERVICES for s in skills):
             raise BranchError("unknown_service", "skills must be service ids")
+        unqualified = sorted(set(skills or ()) - set(conn.skills))
+        if unqualified:  # qualifications are the bank's record, not the teller's choice
+            raise BranchError("wrong_role", f"you are not qualified for {', '.join(unqualified)}")
         teller = self.queue.set_teller(conn.username, wanted, skills)
         await conn.send({"type": "teller", "status": teller.status.value,
                          "skills": sorted(teller.skills)})
@@ -413,11 +483,14 @@ class Branch:
 
     async def _agent_hands_over(self, live: LiveSession, reason: str) -> None:
         """The digital human passes the customer to a person: first in line, session kept."""
+        if not live.agent or live.state != "in_call":
+            return  # already handed over (the customer asked while the avatar decided to)
+        live.state, live.agent, live.agent_started = "queued", False, False
+        live.wants_person = True
         client = self.media.placement.get(live.id)
         if client is not None:
             with contextlib.suppress(RtcError):
                 await client.request("stop_digital_human", session_id=live.id)
-        live.state, live.agent, live.agent_started = "queued", False, False
         if live.ticket is not None:
             live.ticket = self.queue.requeue_at_head(live.ticket)
         await self._send(live.customer, {"type": "handed_over", "session_id": live.id,

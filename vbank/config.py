@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     demo: bool = False
+    test_mode: bool = Field(False, description="a test server (the scenario runner's): new "
+                                               "users may be given starting points")
 
     digital_human: bool = Field(True, description="load speech models; serve with the avatar")
     queue_threshold_s: float | None = Field(

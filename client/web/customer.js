@@ -118,6 +118,8 @@ function setQueue(position, waitS) {
 /** Who is (or will be) on the other side: {name, role} from `paired`, or null while waiting. */
 function showPeer(peer) {
   hooks.peerRole = peer ? (peer.role ?? 'teller') : null;
+  // With the digital assistant, a person is one click away (it hands over, first in line).
+  $('#ask-person').hidden = hooks.peerRole !== 'digital_human';
   const names = PEERS[hooks.peerRole] ?? PEERS.waiting;
   $('#peer-name').textContent = peer?.name ?? '';
   $('#peer-label').textContent = names.label;
@@ -341,6 +343,11 @@ $('#join-form').addEventListener('submit', join);
 $('#join-form').addEventListener('change', () => enableJoin());
 $('#hangup').addEventListener('click', () => {
   if (!account.send({type: 'leave'})) {
+    messages.show('Not connected to the branch; trying again… · 连接中断，正在重试', 'error');
+  }
+});
+$('#ask-person').addEventListener('click', () => {
+  if (!account.send({type: 'ask_for', who: 'teller'})) {
     messages.show('Not connected to the branch; trying again… · 连接中断，正在重试', 'error');
   }
 });

@@ -275,6 +275,13 @@ function endCall(msg) {
 }
 
 function welcome(msg) {
+  // Only the services this teller is qualified for can be ticked (the server checks too).
+  const qualified = msg.user?.skills ?? SKILLS;
+  for (const id of SKILLS) {
+    const box = $(`#skill-${id}`);
+    box.disabled = !qualified.includes(id);
+    if (box.disabled) box.checked = false;
+  }
   const s = msg.session;
   if (s) {
     // Back after a reload or a dropped socket, mid-call: rebuild the media for the same session.

@@ -32,7 +32,7 @@ from tests.e2e.test_browser_call import (
     wait_remote_video,
     wait_state,
 )
-from tests.serverproc import ServerProcess
+from vbank.serverproc import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -171,6 +171,14 @@ def test_customer_asks_the_digital_assistant_by_voice(
     expect(transcript).to_contain_text(answer["text"], timeout=TIMEOUT_MS)
     teller.get_by_test_id("digital-human-panel").scroll_into_view_if_needed()
     teller.screenshot(path=str(ARTIFACTS / "teller-digital-human-transcript.png"))
+
+    # The customer prefers a person after all: one click, and they are first in line.
+    page.get_by_test_id("ask-person").click()
+    page.wait_for_function("() => window.vbank.messages.some(m => m.type === 'handed_over')",
+                           timeout=TIMEOUT_MS)
+    assert messages(page, "handed_over")[-1]["reason"] == "asked"
+    expect(page.get_by_test_id("ask-person")).to_be_hidden()
+    expect(page.get_by_test_id("position")).to_have_text("1")
 
 
 def test_customer_asks_for_a_person_and_a_teller_takes_over(

@@ -125,3 +125,56 @@ def test_queues_are_for_staff_only(client: TestClient) -> None:
     r = client.get("/api/v1/queues", headers=token(client, "sam"))
     assert r.status_code == 200
     assert r.json()["services"][0]["id"] == "loan_signing"
+
+
+def test_admins_create_users_and_only_admins(client: TestClient) -> None:
+    body = {"username": "wang.fang", "password": "a long secret", "role": "teller",
+            "display_name": "Wang Fang", "skills": ["loan_signing"]}
+    for who in ("alice", "tina", "sam"):
+        r = client.post("/api/v1/admin/users", json=body, headers=token(client, who))
+        assert r.status_code == 403, who
+    r = client.post("/api/v1/admin/users", json=body, headers=token(client, "admin"))
+    assert r.status_code == 201, r.text
+    assert r.json() == {"username": "wang.fang", "display_name": "Wang Fang", "role": "teller",
+                        "skills": ["loan_signing"], "tier": "standard"}
+    login = client.post("/api/v1/auth/login",
+                        json={"username": "wang.fang", "password": "a long secret"})
+    assert login.status_code == 200 and login.json()["role"] == "teller"
+    again = client.post("/api/v1/admin/users", json=body, headers=token(client, "admin"))
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"skills": ["mortgages"]}, "skills"),
+    ({"role": "customer"}, "skills"),  # skills are for tellers
+    ({"password": "short"}, "password"),
+    ({"username": "two words"}, "username"),
+    ({"role": "wizard"}, "role"),
+])
+def test_bad_new_users_are_refused_naming_the_field(client: TestClient,
+                                                    change: dict[str, object],
+                                                    field: str) -> None:
+    body = {"username": "x1", "password": "a long secret", "role": "teller",
+            "skills": ["loan_signing"], **change}
+    r = client.post("/api/v1/admin/users", json=body, headers=token(client, "admin"))
+    assert r.status_code == 422 and field in r.text
+
+
+def test_staff_change_the_branch_policy(client: TestClient) -> None:
+    assert client.get("/api/v1/admin/branch",
+                      headers=token(client, "tina")).status_code == 403
+    r = client.put("/api/v1/admin/branch", json={"counters": "closed", "queue_threshold_s": 5},
+                   headers=token(client, "sam"))
+    assert r.status_code == 200, r.text
+    assert r.json()["counters"] == "closed" and r.json()["counters_open"] is False
+    assert r.json()["queue_threshold_s"] == 5
+    # this server runs without the digital human: it cannot be switched on
+    r = client.put("/api/v1/admin/branch", json={"digital_human": True},
+                   headers=token(client, "admin"))
+    assert r.status_code == 409 and "not loaded" in r.text
+    r = client.put("/api/v1/admin/branch", json={"counters": "hours",
+                                                 "per_service_threshold": True},
+                   headers=token(client, "admin"))
+    assert r.json()["counters_open"] is True and r.json()["queue_threshold_s"] is None
+    assert client.put("/api/v1/admin/branch", json={"counters": "maybe"},
+                      headers=token(client, "admin")).status_code == 422

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.serverproc import ServerProcess, start_server
 from vbank.headless import Participant
+from vbank.serverproc import ServerProcess, start_server
 
 SECONDS = 4.0
 
@@ -140,6 +140,10 @@ async def test_bad_input_gets_clear_errors_while_the_call_continues(
     assert (await c.expect("error", after=mark + 3))["code"] == "wrong_role"
     await c.send({"type": "offer", "session_id": "s_someone_else", "sdp": "v=0"})
     assert (await c.expect("error", after=mark + 4))["code"] == "not_in_session"
+    await c.send({"type": "ask_for", "who": "teller"})  # already with one
+    assert "already with a teller" in (await c.expect("error", after=mark + 5))["message"]
+    await c.send({"type": "ask_for", "who": "wizard"})
+    assert (await c.expect("error", after=mark + 6))["code"] == "bad_message"
 
     # another person's oversize message closes only their socket, with 1009
     carol = Participant(server.url, "carol")
@@ -159,6 +163,25 @@ async def test_bad_input_gets_clear_errors_while_the_call_continues(
     await c.expect("pong")
     for p in (c, t):
         await p.close()
+
+
+async def test_tellers_serve_only_what_they_are_qualified_for(server: ServerProcess) -> None:
+    headers = {"Authorization": f"Bearer {server.login('admin')}"}
+    async with httpx.AsyncClient() as http:
+        r = await http.post(f"{server.url}/api/v1/admin/users", headers=headers, json={
+            "username": "lin", "password": "lin-secret-1", "role": "teller",
+            "skills": ["loan_signing"]})
+    assert r.status_code == 201, r.text
+    t = Participant(server.url, "lin", "lin-secret-1")
+    welcome = await t.connect()
+    assert welcome["user"]["skills"] == ["loan_signing"]
+    await t.send({"type": "status", "status": "available",
+                  "skills": ["loan_signing", "risk_assessment"]})
+    refused = await t.expect("error")
+    assert refused["code"] == "wrong_role" and "risk_assessment" in refused["message"]
+    await t.send({"type": "status", "status": "available", "skills": ["loan_signing"]})
+    assert (await t.expect("teller"))["skills"] == ["loan_signing"]
+    await t.close()
 
 
 async def test_websocket_needs_a_valid_token_first(server: ServerProcess) -> None:

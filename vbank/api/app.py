@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from vbank import VbankError, __version__
-from vbank.api import auth, health, pages, services, ws
+from vbank.api import admin, auth, health, pages, services, ws
 from vbank.api.pages import WEB_DIR
 from vbank.branch import Branch
 from vbank.config import Settings
@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="vbank", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    for module in (auth, services, health, ws, pages):
+    for module in (auth, services, admin, health, ws, pages):
         app.include_router(module.router)
     if WEB_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -29,6 +29,8 @@ class RecordingPublic(BaseModel):
     sha256: str
     bytes: int
     duration_s: float
+    audio_frames: int
+    video_frames: int
 
 
 class SessionPublic(BaseModel):
@@ -73,7 +75,8 @@ async def get_session(session_id: str, principal: CurrentUser, db: DbDep) -> Any
         outcome=row.outcome, created_at=row.created_at, started_at=row.started_at,
         ended_at=row.ended_at,
         recordings=[RecordingPublic(role=r.role, path=r.path, sha256=r.sha256, bytes=r.bytes,
-                                    duration_s=r.duration_s) for r in recordings])
+                                    duration_s=r.duration_s, audio_frames=r.audio_frames,
+                                    video_frames=r.video_frames) for r in recordings])
 
 
 class TellerPublic(BaseModel):

@@ -33,6 +33,7 @@ REPLACED = 4001
 ALLOWED: dict[str, tuple[Role, ...]] = {
     "join": (Role.CUSTOMER,),
     "leave": (Role.CUSTOMER,),
+    "ask_for": (Role.CUSTOMER,),
     "status": (Role.TELLER,),
     "accept": (Role.TELLER,),
     "end": (Role.TELLER,),
@@ -106,6 +107,11 @@ async def _dispatch(branch: Branch, conn: WsConnection, message: dict[str, Any])
                           digital_human=message.get("with") == "digital_human")
     elif kind == "leave":
         await branch.leave(conn)
+    elif kind == "ask_for":
+        who = message.get("who")
+        if who not in ("teller", "digital_human"):
+            raise BranchError("bad_message", "ask_for needs who: teller or digital_human")
+        await branch.ask_for(conn, str(who))
     elif kind == "status":
         skills = message.get("skills")
         if skills is not None and not (isinstance(skills, list)
