@@ -9,7 +9,7 @@ DEB_PACKAGES := chromium espeak-ng sox fonts-wqy-microhei
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint unit deps system clean
+.PHONY: run test lint unit scenarios deps system clean
 
 run: deps system
 	$(VENV)/bin/vbank serve --host $(HOST) --port $(PORT) --demo
@@ -23,6 +23,9 @@ lint: deps
 
 unit: deps
 	$(PY) -m pytest -q tests/unit
+
+scenarios: deps system
+	$(VENV)/bin/vbank scenario run scenes/scenarios/*.yaml
 
 deps: $(VENV)/.stamp-deps
 

@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     check = scenario.add_parser("check", help="check files without running them")
     check.add_argument("files", nargs="+", type=Path)
+    play = scenario.add_parser("run", help="play scenario files against a server")
+    play.add_argument("files", nargs="+", type=Path)
+    play.add_argument("--server", action="append", default=[], metavar="URL",
+                      help="a running server; once per node (default: start one)")
+    play.add_argument("--json", type=Path, dest="json_out", help="write every step here")
+    play.add_argument("--admin", metavar="NAME:PASSWORD",
+                      help="an administrator of --server, to create the actors "
+                           "(default: $VBANK_SCENARIO_ADMIN, else the demo admin)")
 
     bench = sub.add_parser("bench", help="run a benchmark")
     bench.add_argument("name", choices=("sessions", "queue", "voice-latency"))
@@ -190,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_db_upgrade(args)
     if args.command == "bench":
         return cmd_bench(args)
+    if args.command == "scenario" and args.action == "run":
+        from vbank.scenario.runner import run
+
+        return run(args.files, args.server, args.json_out, args.admin)
     if args.command == "scenario":
         return cmd_scenario_check(args)
     return 2

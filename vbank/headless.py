@@ -32,11 +32,13 @@ class Participant:
         self.messages: list[dict[str, Any]] = []
         self.peer: HeadlessPeer | None = None
         self.session_id: str | None = None
+        #: called with each message as it arrives (after it is kept)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._arrived = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
     async def login(self) -> str:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(timeout=30) as http:
             r = await http.post(f"{self.server}/api/v1/auth/login",
                                 json={"username": self.username, "password": self.password})
             r.raise_for_status()
@@ -59,6 +61,8 @@ class Participant:
                 message = json.loads(text)
                 self.messages.append(message)
                 self._arrived.set()
+                for listener in self.listeners:
+                    listener(message)
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(message))

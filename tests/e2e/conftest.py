@@ -10,7 +10,7 @@ import pytest
 from playwright import sync_api
 
 from tests.e2e.browsers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Person
-from tests.serverproc import ServerProcess, start_server
+from vbank.serverproc import ServerProcess, start_server
 
 # window.vbank without the SDP bodies, for the failure report
 DUMP_HOOKS = """JSON.stringify({...window.vbank,

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.serverproc import ServerProcess, start_server
 from vbank.rtc.ice import restrict_host_addresses
 from vbank.rtc.peer import encode_vp8_loop
+from vbank.serverproc import ServerProcess, start_server
 
 
 @pytest.fixture(scope="session", autouse=True)

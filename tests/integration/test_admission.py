@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.serverproc import start_server
 from vbank.headless import Participant
+from vbank.serverproc import start_server
 
 
 async def waiting_customer(url: str, name: str) -> tuple[Participant, str]:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.serverproc import start_server
 from vbank.auth import verify_password
 from vbank.config import async_url
+from vbank.serverproc import start_server
 from vbank.store import repo
 from vbank.store.db import make_engine, sessionmaker, upgrade
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.serverproc import start_server
 from vbank.headless import Participant
+from vbank.serverproc import start_server
 from vbank.speech.asr import PocketSphinxRecognizer
 from vbank.speech.tracks import SpeechTrack
 from vbank.speech.tts import PiperSynthesizer

@@ -33,7 +33,9 @@ EXPECTATIONS = {
 }
 ASSERTIONS = {"evidence", "recording", "points", "risk_level", "quality", "ledger"}
 SETUP = {"mall_items": list, "hours": str, "queue_threshold_s": (int, float),
-         "digital_human": str}
+         "digital_human": (bool, str)}
+#: allowed values of the setup keys that take words (YAML reads on/off as booleans)
+SETUP_WORDS = {"hours": ("open", "closed"), "digital_human": (True, False, "on", "off")}
 ACTOR_KEYS = {"kind": str, "name": str, "id_number": str, "client": str, "points": int,
               "tier": str, "skills": list, "available": bool, "node": int, "password": str}
 
@@ -132,6 +134,9 @@ def load(path: Path) -> Scenario:
             if name not in SETUP:
                 raise reader.fail(key, f"unknown setup {name!r}")
             scenario.setup[name] = reader.value(value, SETUP[name], f"setup {name}")
+            if name in SETUP_WORDS and scenario.setup[name] not in SETUP_WORDS[name]:
+                words = " or ".join(str(w) for w in SETUP_WORDS[name] if isinstance(w, str))
+                raise reader.fail(value, f"setup {name} must be {words}")
     if "assert" in top:
         node = top["assert"][1]
         if not isinstance(node, yaml.SequenceNode):
@@ -207,6 +212,8 @@ def _steps(reader: _Reader, node: yaml.Node, actors: dict[str, dict[str, Any]]) 
                 raise reader.fail(akey, f"unknown {actors[who]['kind']} action {action!r}")
             kinds = table[action]
             argument = reader.value(avalue, kinds, action) if kinds is not None else None
+            if action == "ask_for" and argument not in ("teller", "digital_human"):
+                raise reader.fail(avalue, "ask_for takes teller or digital_human")
         steps.append(Step(line, who, action, argument))
     return steps
 

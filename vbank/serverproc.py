@@ -1,4 +1,4 @@
-"""Start a real ``vbank serve`` process for integration and end-to-end tests."""
+"""Start a real ``vbank serve`` process: for the tests, the benchmarks and the scenario runner."""
 
 from __future__ import annotations
 
@@ -56,11 +56,11 @@ class ServerProcess:
 
 
 def start_server(data: Path, *extra: str, env: dict[str, str] | None = None,
-                 timeout: float = 60) -> ServerProcess:
-    """Start ``vbank serve --demo`` on a free loopback port and wait for its ready line."""
+                 timeout: float = 60, demo: bool = True) -> ServerProcess:
+    """Start ``vbank serve [--demo]`` on a free loopback port and wait for its ready line."""
     port = free_port()
     cmd = [sys.executable, "-m", "vbank", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--data", str(data), "--demo", *extra]
+           "--data", str(data), *(["--demo"] if demo else []), *extra]
     # The digital human's models take seconds to load per worker: only tests that talk to it
     # switch it on.
     full_env = {**os.environ, "VBANK_DIGITAL_HUMAN": "false", **(env or {})}

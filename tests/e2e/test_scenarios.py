@@ -1,0 +1,33 @@
+"""The shipped scenarios, run as a user runs them: ``vbank scenario run scenes/scenarios/*``.
+
+Real speech both ways (Piper → WebRTC → PocketSphinx), the digital human, tellers, drops.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.browsers import ARTIFACTS
+
+SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenes" / "scenarios").glob(
+    "*.yaml"))
+
+
+def test_the_shipped_scenarios_pass(tmp_path: Path) -> None:
+    assert len(SCENARIOS) >= 5
+    out = tmp_path / "scenarios.json"
+    run = subprocess.run([sys.executable, "-m", "vbank", "scenario", "run", *map(str, SCENARIOS),
+                          "--json", str(out)], capture_output=True, text=True, timeout=1200,
+                         check=False)
+    print(run.stdout, run.stderr)  # the step lines, shown when this fails
+    assert run.returncode == 0
+    assert run.stdout.splitlines()[-1] == f"{len(SCENARIOS)} passed, 0 failed"
+    report = json.loads(out.read_text())
+    turns = [t for s in report["scenarios"] for t in s["turns"]]
+    # every customer turn was answered by voice: a voice-to-voice latency for each
+    assert turns and all(t["voice_to_voice_ms"] is not None for t in turns), turns
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "scenarios.json").write_text(out.read_text())

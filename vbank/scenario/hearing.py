@@ -1,0 +1,232 @@
+"""``heard:``: whether a regular expression was said in the audio an actor received.
+
+The audio really travelled (TTS → WebRTC → here), so it is recognised here with our own
+ASR, per utterance (audio between pauses), each finished utterance decoded once. The regex
+is tried on what was recognised; because a small recogniser misses words, the runner also
+looks *for* the words the expectation names: each literal word sequence the regex accepts
+may stand in the transcript with up to 40% of its words misrecognised, or be found
+by a keyphrase search. Silence or a different sentence still fails. (Spotting with an
+embedded JSGF grammar was tried first: exact, but 10-30x slower than real time with its
+garbage loop.)
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterable
+from itertools import product
+from pathlib import Path
+from re import _constants as sre_c  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
+
+import numpy as np
+
+from vbank.speech.asr import (
+    PocketSphinxRecognizer,
+    Recognizer,
+    VoskRecognizer,
+    word_distance,
+    words_of,
+)
+from vbank.speech.audio import RATE, Pcm, rms_dbfs
+
+#: a frame quieter than this is a pause
+QUIET_DBFS = -45.0
+#: a pause this long ends an utterance
+PAUSE_S = 0.7
+GAP = "\x00"  # where the pattern accepts anything: the words on either side are separate
+
+
+def literal_phrases(pattern: str, limit: int = 24) -> list[list[str]]:
+    """The word sequences a regex asks for: each alternative as its literal segments.
+
+    ``(?i)interest rate`` → ``[["interest rate"]]``; ``open (daily|every day)`` → two
+    alternatives; ``hours.*nine`` → ``[["hours", "nine"]]`` (a gap between the segments).
+    """
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return []
+    out: list[list[str]] = []
+    for text in _expand(list(parsed), limit):
+        segments = [" ".join(words_of(s)) for s in text.split(GAP)]
+        segments = [s for s in segments if s]
+        if segments and segments not in out:
+            out.append(segments)
+    return out
+
+
+def _expand(items: list[tuple[Any, Any]], limit: int) -> list[str]:
+    """Every string (wildcards as GAP) a parsed pattern sequence matches, up to ``limit``."""
+    results = [""]
+    for op, arg in items:
+        options = _options(op, arg, limit)
+        results = [a + b for a, b in product(results, options)][:limit]
+    return results
+
+
+def _options(op: Any, arg: Any, limit: int) -> list[str]:
+    if op is sre_c.LITERAL:
+        return [chr(arg)]
+    if op is sre_c.IN:
+        literals = [chr(v) for kind, v in arg if kind is sre_c.LITERAL]
+        if any(kind is sre_c.CATEGORY and v is sre_c.CATEGORY_SPACE for kind, v in arg):
+            return [" "]
+        return [literals[0]] if literals and len(arg) == len(literals) else [GAP]
+    if op is sre_c.BRANCH:
+        return [s for branch in arg[1] for s in _expand(list(branch), limit)][:limit]
+    if op is sre_c.SUBPATTERN:
+        return _expand(list(arg[-1]), limit)
+    if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT):
+        low, high, item = arg
+        inner = _expand(list(item), limit)
+        if high == 1:
+            return [*inner, ""] if low == 0 else inner
+        return [GAP] if low == 0 else [s + GAP for s in inner]
+    if op in (sre_c.AT, sre_c.ASSERT, sre_c.ASSERT_NOT):
+        return [""]
+    return [GAP]  # ANY, NOT_LITERAL, categories, back-references: anything may stand here
+
+
+def utterances(audio: Iterable[tuple[float, Pcm]]) -> list[tuple[float, float, Pcm]]:
+    """Split received frames ``(arrival, pcm)`` at pauses: ``(start, end, pcm)`` each."""
+    spans: list[tuple[float, float, list[Pcm]]] = []
+    quiet_since: float | None = None
+    current: list[Pcm] | None = None
+    start = last_loud = 0.0
+    for at, pcm in audio:
+        loud = pcm.size > 0 and rms_dbfs(pcm) > QUIET_DBFS
+        if loud:
+            if current is None:
+                current, start = [], at
+            last_loud, quiet_since = at, None
+        elif current is not None:
+            quiet_since = quiet_since or at
+            if at - quiet_since >= PAUSE_S:
+                spans.append((start, last_loud, current))
+                current = None
+        if current is not None:
+            current.append(pcm)
+    if current is not None:
+        spans.append((start, last_loud, current))
+    return [(s, e, np.concatenate(parts)) for s, e, parts in spans]
+
+
+def contains(heard: list[str], phrase: list[str], tolerance: float = 0.4) -> bool:
+    """Whether ``phrase`` stands in ``heard`` allowing a few misrecognised words: some
+    window of ``heard`` is within ``tolerance`` of the phrase's length (edits over words).
+    A one-word phrase must be heard exactly; silence contains nothing."""
+    if not heard or not phrase:
+        return False
+    allowed = int(tolerance * len(phrase))
+    n = len(phrase)
+    for size in range(max(1, n - allowed), n + allowed + 1):
+        for i in range(0, max(1, len(heard) - size + 1)):
+            if word_distance(heard[i:i + size], phrase) <= allowed:
+                return True
+    return False
+
+
+class Ear:
+    """Recognises received audio for ``heard:`` expectations.
+
+    ASR holds the GIL for about a fifth of real time; the runner therefore keeps its ear in
+    a process of its own (:func:`hears_in_process`) so its WebRTC timing never suffers.
+    """
+
+    def __init__(self, language: str = "en", vosk_model: Path | None = None) -> None:
+        self.language = language
+        self._recognizer: Recognizer
+        self._spotter: Any = None
+        if language == "en":
+            from pocketsphinx import Decoder
+
+            self._recognizer = PocketSphinxRecognizer()
+            self._spotter = Decoder(samprate=RATE, logfn="/dev/null")
+            self._phrases: dict[str, str] = {}
+            self._kws_dir = tempfile.TemporaryDirectory(prefix="vbank-kws-")
+        elif vosk_model is None:
+            raise RuntimeError(
+                f"heard: in language {language!r} needs a vosk model of that language; "
+                f"set VBANK_VOSK_MODEL to its directory")
+        else:
+            self._recognizer = VoskRecognizer(vosk_model, language)
+        self._cache: dict[tuple[float, int], str] = {}
+        self._spotted: dict[tuple[float, int, str], bool] = {}
+
+    def _spot(self, start: float, pcm: Pcm, words: list[str]) -> bool:
+        """PocketSphinx keyphrase search for ``words`` in the utterance: fast (a few percent
+        of real time) and biased toward the phrase. The detection threshold tightens with
+        the phrase's length (1e-8 per word), tuned so that neither silence nor a different
+        sentence triggers it."""
+        phrase = " ".join(words)
+        key = (round(start, 3), pcm.size, phrase)
+        if self._spotter is None or not all(
+                self._spotter.lookup_word(w) is not None for w in words):
+            return False
+        if key not in self._spotted:
+            if phrase not in self._phrases:
+                name = f"k{len(self._phrases)}"
+                path = Path(self._kws_dir.name) / f"{name}.kws"
+                path.write_text(f"{phrase} /1e-{8 * len(words)}/\n", encoding="utf-8")
+                self._spotter.add_kws(name, str(path))
+                self._phrases[phrase] = name
+            self._spotter.activate_search(self._phrases[phrase])
+            self._spotter.start_utt()
+            self._spotter.process_raw(pcm.astype(np.int16).tobytes(), False, True)
+            self._spotter.end_utt()
+            hyp = self._spotter.hyp()
+            self._spotted[key] = hyp is not None and phrase in hyp.hypstr
+        return self._spotted[key]
+
+    def _text(self, start: float, pcm: Pcm) -> str:
+        key = (round(start, 3), pcm.size)
+        if key not in self._cache:
+            self._cache[key] = self._recognizer.recognize(pcm).text
+        return self._cache[key]
+
+    def _words(self, text: str) -> list[str]:
+        # Chinese has no spaces to trust: compare character by character
+        return [c for c in text if not c.isspace()] if self.language == "zh" \
+            else words_of(text)
+
+    def hears(self, audio: list[tuple[float, Pcm]], pattern: str, now: float,
+              final: bool = False) -> tuple[float | None, list[str]]:
+        """``(end of the utterance that matched or None, what was recognised)``.
+
+        Only utterances followed by a pause (quiet audio, or none arriving, until ``now``)
+        are decoded, unless ``final`` (the deadline).
+        """
+        regex = re.compile(pattern)
+        alternatives = [[self._words(seg) for seg in segments]
+                        for segments in literal_phrases(pattern)]
+        texts: list[str] = []
+        for start, end, pcm in utterances(audio):
+            if not final and now - end < PAUSE_S:
+                break  # still being spoken
+            text = self._text(start, pcm)
+            if self.language == "zh":
+                text = text.replace(" ", "")
+            texts.append(text)
+            if regex.search(text):
+                return end, texts
+            heard = self._words(text)
+            for segments in alternatives:
+                if all(contains(heard, seg) or self._spot(start, pcm, seg)
+                       for seg in segments):
+                    texts[-1] = f"{text} [close to: {' … '.join(map(' '.join, segments))}]"
+                    return end, texts
+        return None, texts
+
+
+_EAR: dict[str, Ear] = {}
+
+
+def hears_in_process(language: str, vosk_model: str | None, audio: list[tuple[float, Pcm]],
+                     pattern: str, now: float, final: bool) -> tuple[float | None, list[str]]:
+    """:meth:`Ear.hears` with one ear per language kept in the calling (worker) process."""
+    if language not in _EAR:
+        _EAR[language] = Ear(language, Path(vosk_model) if vosk_model else None)
+    return _EAR[language].hears(audio, pattern, now, final)
