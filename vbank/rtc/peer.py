@@ -89,19 +89,25 @@ class PreEncodedVideoTrack(MediaStreamTrack):
         return packet
 
 
-def encode_opus_tone(seconds: float = 1.0, hz: float = 440.0) -> list[bytes]:
-    """Opus packets (20 ms each) of a quiet tone, encoded once and looped by the sender."""
+def encode_opus(samples: np.ndarray) -> list[bytes]:
+    """Opus packets (20 ms each) of mono 48 kHz int16 audio, encoded once to be looped."""
     ctx = av.CodecContext.create("libopus", "w")
     ctx.sample_rate, ctx.layout, ctx.format = 48000, "mono", "s16"
     ctx.time_base = fractions.Fraction(1, 48000)
     out: list[bytes] = []
-    for i in range(int(seconds * 50)):
-        t = (np.arange(960) + i * 960) / 48000
-        samples = (3000 * np.sin(2 * math.pi * hz * t)).astype(np.int16).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+    for i in range(samples.size // 960):
+        frame = av.AudioFrame.from_ndarray(
+            samples[i * 960:(i + 1) * 960].astype(np.int16).reshape(1, -1), format="s16",
+            layout="mono")
         frame.sample_rate, frame.pts = 48000, i * 960
         out += [bytes(p) for p in ctx.encode(frame)]
     return out
+
+
+def encode_opus_tone(seconds: float = 1.0, hz: float = 440.0) -> list[bytes]:
+    """Opus packets of a quiet tone."""
+    t = np.arange(int(seconds * 48000)) / 48000
+    return encode_opus((3000 * np.sin(2 * math.pi * hz * t)).astype(np.int16))
 
 
 class PreEncodedAudioTrack(MediaStreamTrack):

@@ -94,35 +94,25 @@ class PocketSphinxRecognizer:
     def known(self, phrase: str) -> bool:
         return all(self._decoder.lookup_word(w) is not None for w in words_of(phrase))
 
-    def _grammar(self, phrases: list[str], embedded: bool = False) -> str | None:
+    def _grammar(self, phrases: list[str]) -> str | None:
         usable = tuple(sorted({" ".join(words_of(p)) for p in phrases if self.known(p)} - {""}))
         if not usable:
             return None
-        key = (*usable, "<embedded>") if embedded else usable
+        key = usable
         if key not in self._grammars:
             name = f"g{len(self._grammars)}"
             body = " | ".join(usable)
             # Without a garbage model any speech is forced onto some answer; a loop of common
             # words gives off-grammar speech somewhere else to go (then free decoding runs).
             filler = " | ".join(w for w in FILLER if self._decoder.lookup_word(w) is not None)
-            # embedded: the answer may stand inside longer speech (listening for a sentence)
-            utt = ("[<other>+] <answer> [<other>+] | <other>+" if embedded
-                   else "<answer> | <other>+")
+            # (An embedded form, "[<other>+] <answer> [<other>+]", spots a phrase inside longer
+            # speech but decodes 10-30x slower than real time: scenario.hearing does that job.)
+            utt = "<answer> | <other>+"
             self._decoder.add_jsgf_string(name, f"#JSGF V1.0;\ngrammar {name};\n"
                                                 f"public <utt> = {utt};\n"
                                                 f"<answer> = {body};\n<other> = {filler};\n")
             self._grammars[key] = name
         return self._grammars[key]
-
-    def spot(self, pcm: Pcm, phrase: str) -> bool:
-        """Whether ``phrase`` was said somewhere in ``pcm`` (other speech around it is fine;
-        silence or a different sentence is not)."""
-        with self._lock:
-            grammar = self._grammar([phrase], embedded=True)
-            if grammar is None:
-                raise SpeechError(f"words of {phrase!r} are not in the dictionary")
-            text = self._decode(pcm, grammar)
-        return " ".join(words_of(phrase)) in " ".join(words_of(text))
 
     def _decode(self, pcm: Pcm, search: str) -> str:
         self._decoder.activate_search(search)
