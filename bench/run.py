@@ -16,6 +16,8 @@ RUNS = {
     "voice-latency": ["voice-latency", "--turns", "20"],
     "sessions-2workers": ["sessions", "--sessions", "6,8,10"],
     "sessions-2workers-overload": ["sessions", "--sessions", "12,16"],
+    "sessions-digital-human": ["sessions", "--kind", "digital_human", "--sessions", "4,6,8",
+                               "--duration", "20"],
 }
 
 

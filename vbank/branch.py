@@ -231,17 +231,28 @@ class Branch:
         session_id = "s_" + secrets.token_hex(8)
         live = LiveSession(session_id, "VB" + secrets.token_hex(5).upper(), conn.username,
                            conn.display_name, conn.tier, service, now)
-        live.ticket = self.queue.enqueue(session_id, conn.username, service,
-                                         priority_for_tier(conn.tier), now)
-        self.live[session_id] = live
+        self.live[session_id] = live  # a second join now sees this one
         async with self.db.begin() as db:
             await repo.add_session(db, CallSession(
                 id=session_id, reference=live.reference, customer=conn.username,
                 service=service, state="queued", created_at=repo.utcnow(), tellers=[]))
+        if live.state == "ended":  # the customer left while the session was being stored
+            async with self.db.begin() as db:
+                row = await repo.get_session(db, session_id)
+                if row is not None:
+                    row.state, row.outcome, row.ended_at = "ended", "customer_left", \
+                        repo.utcnow()
+            return
+        # Only now in the queue, and told so before any await: tellers and the digital
+        # human's router cannot take a customer who has not yet heard they are queued.
+        live.ticket = self.queue.enqueue(session_id, conn.username, service,
+                                         priority_for_tier(conn.tier), now)
         position = self.queue.position(session_id)
         await conn.send({"type": "queued", "session_id": session_id, "service": service,
                          "reference": live.reference, "position": position,
                          "estimated_wait_s": self.queue.estimated_wait_s(session_id, position)})
+        if live.state != "queued":
+            return  # taken (or left) while the message was on its way
         if digital_human or self.agent_should_serve(service):
             await self.serve_with_digital_human(live)
         else:

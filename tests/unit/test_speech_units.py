@@ -70,3 +70,40 @@ def test_resample_keeps_duration_and_level() -> None:
     down = resample(pcm, RATE, 16000)
     assert len(down) == 16000
     assert abs(np.abs(down).max() - np.abs(pcm).max()) < 600
+
+
+def test_a_cached_voice_synthesizes_each_sentence_once() -> None:
+    from vbank.speech.tts import CachedSynthesizer
+
+    class Counting:
+        name, languages = "counting", ("en",)
+        calls = 0
+
+        def synthesize(self, text: str) -> np.ndarray:
+            self.calls += 1
+            return np.full(48000, len(text), np.int16)  # one second each
+
+    engine = Counting()
+    voice = CachedSynthesizer(engine, max_seconds=2)
+    first = voice.synthesize("hello")
+    assert voice.synthesize("hello") is first and engine.calls == 1
+    assert not first.flags.writeable  # shared between sessions: nobody may change it
+    voice.synthesize("goodbye")
+    voice.synthesize("thanks")  # over two seconds kept: the oldest ("hello") goes
+    assert voice.synthesize("goodbye")[0] == len("goodbye") and engine.calls == 3
+    voice.synthesize("hello")
+    assert engine.calls == 4 and (voice.hits, voice.misses) == (2, 4)
+
+
+def test_audio_levels_match_aiortcs_reference() -> None:
+    import av
+
+    from vbank.rtc.packets import AIORTC_AUDIO_LEVEL as reference
+    from vbank.rtc.packets import audio_level_dbov
+
+    rng = np.random.default_rng(3)
+    for loudness in (0, 1, 30, 1000, 12000, 32767):
+        samples = np.clip(rng.standard_normal(960) * loudness, -32768, 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = 48000
+        assert audio_level_dbov(frame) == reference(frame), loudness

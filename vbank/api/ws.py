@@ -173,6 +173,12 @@ async def signaling(ws: WebSocket) -> None:
                 await _dispatch(branch, conn, message)
             except BranchError as exc:
                 await conn.send(error(exc.code, str(exc)))
+            except (WebSocketDisconnect, RuntimeError):
+                raise
+            except Exception:  # a bug of ours: say so, keep the person's connection and call
+                log.exception("handling %s from %s", message.get("type"), conn.username)
+                await conn.send(error("internal", "the branch could not do that; "
+                                                  "please try again"))
     except (WebSocketDisconnect, RuntimeError):
         pass  # closed by the peer mid-send
     finally:

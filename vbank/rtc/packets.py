@@ -10,6 +10,7 @@ shared/notes/rtc-measurements.md: VP8 encode alone is 3.5 ms per 640x480 frame).
 from __future__ import annotations
 
 import asyncio
+import math
 import queue
 import threading
 import time
@@ -18,7 +19,9 @@ from fractions import Fraction
 from typing import Any
 
 import aiortc.rtcrtpreceiver
+import aiortc.rtp
 import av
+import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,26 @@ def _passthrough_worker(loop: asyncio.AbstractEventLoop, input_q: queue.Queue[An
             loop.call_soon_threadsafe(output_q.put_nowait, packet)
 
 
+#: aiortc's own (pure Python) audio level, kept as the reference the tests compare with
+AIORTC_AUDIO_LEVEL = aiortc.rtp.compute_audio_level_dbov
+
+
+def audio_level_dbov(frame: av.AudioFrame) -> int:
+    """RFC 6465 Appendix A audio level of an s16 frame (0 loudest, -127 silence), as
+    aiortc's ``compute_audio_level_dbov`` computes it, with numpy instead of a Python loop
+    over every sample (that loop cost about 1% of a core per audio track sent)."""
+    samples = np.frombuffer(bytes(frame.planes[0]), np.int16).astype(np.float64)
+    if frame.samples == 0:
+        return -127
+    rms = math.sqrt(float(np.dot(samples, samples)) / (frame.samples * 32767.0 * 32767.0))
+    if rms <= 0:
+        return -127
+    return round(min(0.0, max(-127.0, 20 * math.log10(rms))))
+
+
 def install_passthrough() -> None:
-    """Make every aiortc receiver in this process hand over encoded frames."""
+    """Make every aiortc receiver in this process hand over encoded frames (and senders
+    compute audio levels with numpy)."""
     aiortc.rtcrtpreceiver.get_decoder = _passthrough_get_decoder  # type: ignore[assignment]
     aiortc.rtcrtpreceiver.decoder_worker = _passthrough_worker
+    aiortc.rtp.compute_audio_level_dbov = audio_level_dbov

@@ -26,7 +26,13 @@ from vbank.speech.agent import Conversation, End, Faq, HandOver, Heard, Say, Sil
 from vbank.speech.asr import PocketSphinxRecognizer, Recognizer, VoskRecognizer
 from vbank.speech.intents import Embedder, IntentMatcher
 from vbank.speech.tracks import OpusDecoderTap, SpeechTrack, drain
-from vbank.speech.tts import EspeakSynthesizer, PiperSynthesizer, Synthesizer, split_clauses
+from vbank.speech.tts import (
+    CachedSynthesizer,
+    EspeakSynthesizer,
+    PiperSynthesizer,
+    Synthesizer,
+    split_clauses,
+)
 from vbank.speech.turns import TurnDetector, TurnEnded, TurnStarted
 
 log = logging.getLogger(__name__)
@@ -41,8 +47,9 @@ class SpeechModels:
     def __init__(self, faq_path: Path = FAQ_PATH, vosk_model: Path | None = None) -> None:
         started = time.monotonic()
         self.faq = Faq.load(faq_path)
-        self.voices: dict[str, Synthesizer] = {"en": PiperSynthesizer(),
-                                               "zh": EspeakSynthesizer("zh")}
+        self.voices: dict[str, Synthesizer] = {
+            "en": CachedSynthesizer(PiperSynthesizer()),
+            "zh": CachedSynthesizer(EspeakSynthesizer("zh"))}
         self.ears: dict[str, Recognizer] = {"en": PocketSphinxRecognizer()}
         if vosk_model is not None:
             vosk = VoskRecognizer(vosk_model, os.environ.get("VBANK_VOSK_LANG", "zh"))

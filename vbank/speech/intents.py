@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from vbank.speech import SpeechError
+from vbank.speech import SpeechError, speech_threads
 
 #: below this cosine similarity an utterance matches no intent (measured: in-domain
 #: paraphrases score 0.36-0.73, out-of-scope requests 0.22-0.34)
@@ -42,6 +42,7 @@ class Embedder:
         except ImportError as exc:
             raise SpeechError("intents need torch==2.13.0 and transformers") from exc
         path = str(model_dir or packaged_model_path())
+        torch.set_num_threads(speech_threads())
         self._torch = torch
         self._tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self._model: Any = AutoModel.from_pretrained(path, local_files_only=True).eval()

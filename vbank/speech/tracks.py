@@ -57,7 +57,7 @@ class SpeechTrack(MediaStreamTrack):
     def __init__(self) -> None:
         super().__init__()
         self._pacer = Pacer(50, RATE)
-        self._frames: deque[tuple[Pcm, object | None]] = deque()
+        self._frames: deque[tuple[Pcm, object | None, float]] = deque()
         self._silence = np.zeros(FRAME_SAMPLES, np.int16)
         #: called with (tag, wall time) when the first frame of a tagged clip leaves
         self.on_started: Callable[[object, float], None] | None = None
@@ -67,8 +67,13 @@ class SpeechTrack(MediaStreamTrack):
 
     def play(self, pcm: Pcm, tag: object | None = None) -> float:
         """Queue a clip; returns how many seconds of audio are now queued ahead of silence."""
-        for i, frame in enumerate(frames_of(pcm)):
-            self._frames.append((frame, tag if i == 0 else None))
+        frames = frames_of(pcm)
+        if frames:
+            # each frame's level, for the avatar's mouth, computed once for the whole clip
+            block = np.stack(frames).astype(np.float32)
+            levels = np.sqrt(np.mean(block * block, axis=1)) / 8000.0
+            for i, (frame, level) in enumerate(zip(frames, levels.tolist(), strict=True)):
+                self._frames.append((frame, tag if i == 0 else None, level))
         return len(self._frames) * FRAME_SAMPLES / RATE
 
     def flush(self) -> int:
@@ -86,13 +91,12 @@ class SpeechTrack(MediaStreamTrack):
             raise MediaStreamError
         pts = await self._pacer.next()
         if self._frames:
-            samples, tag = self._frames.popleft()
+            samples, tag, self.level = self._frames.popleft()
             self.playing = True
             if tag is not None and self.on_started is not None:
                 self.on_started(tag, time.time())
         else:
-            samples, self.playing = self._silence, False
-        self.level = float(np.sqrt(np.mean(samples.astype(np.float32) ** 2)) / 8000.0)
+            samples, self.playing, self.level = self._silence, False, 0.0
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE
         frame.pts = pts

