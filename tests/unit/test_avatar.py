@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from vbank.avatar.face import SWAY_PX, FaceSprites
@@ -45,3 +47,30 @@ def test_swaying_never_mixes_colour_planes() -> None:
         chroma = SPRITES.get(0.0, True, sway)[120:, :].astype(int)
         # background chroma is nearly flat; a plane shifted into another would not be
         assert np.abs(chroma[:2] - top_chroma[:2]).max() <= 2, sway
+
+
+def test_the_art_is_read_from_its_folder_and_bad_art_is_named(tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    from vbank.avatar.art import ART_DIR, ArtError, load
+
+    art = load(ART_DIR)
+    assert len(art.mouths) == 6 and art.base.shape[2] == 4
+    folder = tmp_path / "art"
+    shutil.copytree(ART_DIR, folder)
+    # an artist's set with only two mouth pictures still makes a talking face
+    (folder / "avatar.yaml").write_text(
+        "base: base.png\neyes: {open: eyes_open.png, closed: eyes_closed.png}\n"
+        "mouth: [mouth_0.png, mouth_5.png]\n")
+    two = FaceSprites(160, 120, load(folder))
+    assert two.mouth_steps == 2
+    assert np.abs(mouth_region(two.get(0.0, True)) - mouth_region(two.get(1.0, True))).sum() \
+        > 1000
+    (folder / "mouth_5.png").write_bytes(b"not a picture")
+    with pytest.raises(ArtError, match=r"mouth_5\.png is not a PNG"):
+        load(folder)
+    (folder / "mouth_5.png").unlink()
+    with pytest.raises(ArtError, match=r"missing: .*mouth_5\.png"):
+        load(folder)
