@@ -57,17 +57,21 @@ def server_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def say(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Path]]:
-    """say(sentence): a WAV of the customer saying `sentence` after LEAD_S of silence, then
-    TAIL_S of silence (48 kHz mono, 16 bit)."""
+    """say(sentence, (gap, sentence)...): a WAV of the customer saying `sentence` after LEAD_S
+    of silence (and the next ones after their gaps), then TAIL_S of silence (48 kHz mono)."""
     from vbank.speech.tts import PiperSynthesizer
 
     voice = PiperSynthesizer()
     folder = tmp_path_factory.mktemp("voice")
 
-    def make(sentence: str) -> Path:
-        speech = np.asarray(voice.synthesize(sentence), dtype=np.int16)
-        pcm = np.concatenate([np.zeros(int(LEAD_S * RATE), np.int16), speech,
-                              np.zeros(int(TAIL_S * RATE), np.int16)])
+    def make(sentence: str, *more: tuple[float, str]) -> Path:
+        """``more``: (seconds of silence, the next sentence) said after the first."""
+        parts = [np.zeros(int(LEAD_S * RATE), np.int16),
+                 np.asarray(voice.synthesize(sentence), dtype=np.int16)]
+        for gap_s, following in more:
+            parts += [np.zeros(int(gap_s * RATE), np.int16),
+                      np.asarray(voice.synthesize(following), dtype=np.int16)]
+        pcm = np.concatenate([*parts, np.zeros(int(TAIL_S * RATE), np.int16)])
         path = folder / f"{len(list(folder.iterdir()))}.wav"
         with wave.open(str(path), "wb") as wav:
             wav.setnchannels(1)
@@ -179,6 +183,26 @@ def test_customer_asks_the_digital_assistant_by_voice(
     assert messages(page, "handed_over")[-1]["reason"] == "asked"
     expect(page.get_by_test_id("ask-person")).to_be_hidden()
     expect(page.get_by_test_id("position")).to_have_text("1")
+
+
+def test_customer_interrupts_the_assistant_and_is_understood(
+        server: ServerProcess, person: Callable[..., Person],
+        say: Callable[..., Path]) -> None:
+    # The second question starts 2 s after the first ends: the assistant is then inside the
+    # first clause of its long opening-hours answer (about 3 s), whose second clause ("...
+    # from nine in the morning...") must never be said.
+    alice = person("alice", "/", speaking(say("What are your opening hours?",
+                                              (2.0, "What are your fees?"))))
+    page = alice.page
+    talk_to_the_assistant(server, page)
+    asked = wait_caption(page, "customer", "hours")
+    answering = wait_caption(page, "digital_human", "open every day", after_caption(page, asked))
+    cut_in = wait_caption(page, "customer", "fees", after_caption(page, answering))
+    wait_caption(page, "digital_human", "free", after_caption(page, cut_in))
+    said = [c["text"] for c in page.evaluate("window.vbank.captions")
+            if c["speaker"] == "digital_human"]
+    assert not any("nine in the morning" in text for text in said), said
+    page.screenshot(path=str(ARTIFACTS / "digital-human-interrupted.png"))
 
 
 def test_customer_asks_for_a_person_and_a_teller_takes_over(

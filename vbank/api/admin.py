@@ -47,10 +47,10 @@ async def create_user(body: UserCreate, _: Admin, db: DbDep,
                       settings: SettingsDep) -> UserPublic:
     unknown = [s for s in body.skills if s not in SERVICES]
     if unknown:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"skills: unknown service {unknown[0]!r}")
     if body.skills and body.role is not Role.TELLER:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "skills: tellers only")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "skills: tellers only")
     if body.points and not (settings.demo or settings.test_mode):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "points: a starting balance is only granted on demo or test "
