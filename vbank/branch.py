@@ -93,9 +93,6 @@ class LiveSession:
                 "state": self.state, "teller": self.teller}
 
 
-COUNTERS = ("hours", "open", "closed")
-
-
 @dataclass
 class BranchPolicy:
     """What an administrator or supervisor changes while the branch runs.
