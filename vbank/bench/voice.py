@@ -24,15 +24,6 @@ QUESTIONS = ["What are your opening hours?", "What are your fees?",
 LOUD_DBFS = -40.0
 
 
-def _first_loud_after(reception: Any, since: float) -> float | None:
-    from vbank.speech.audio import rms_dbfs
-
-    for at, pcm in list(reception.audio):
-        if at >= since and rms_dbfs(np.asarray(pcm, np.int16)) > LOUD_DBFS:
-            return float(at)
-    return None
-
-
 async def _quiet_for(reception: Any, seconds: float, timeout: float = 60) -> None:
     """Wait until the digital human has said nothing for ``seconds``."""
     deadline = time.monotonic() + timeout
@@ -79,7 +70,7 @@ async def run_turns(url: str, turns: int) -> list[float]:
         heard = None
         while heard is None and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-            heard = _first_loud_after(peer.reception, spoken_end)
+            heard = peer.reception.first_loud_after(spoken_end, LOUD_DBFS)
         if heard is not None:
             latencies.append(heard - spoken_end)
         await _quiet_for(peer.reception, 1.5)

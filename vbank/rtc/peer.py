@@ -22,6 +22,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from vbank.rtc.ice import rtc_configuration
 from vbank.rtc.packets import MediaPacket
+from vbank.speech.audio import rms_dbfs
 
 VIDEO_CLOCK = 90000
 
@@ -168,6 +169,17 @@ class Reception:
                     self.audio.append((now, samples))
                 elif isinstance(item, MediaPacket) and item.kind == "video":
                     self.video_size = self.video_size or (0, 0)
+
+    def first_loud_after(self, since: float, dbfs: float = -40.0) -> float | None:
+        """Arrival time of the first frame after ``since`` louder than ``dbfs``, or None.
+        Scans from the newest frame back, so only frames after ``since`` are measured."""
+        found = None
+        for at, pcm in reversed(self.audio):
+            if at < since:
+                break
+            if rms_dbfs(pcm) > dbfs:
+                found = at
+        return found
 
     def audio_since(self, since: float) -> np.ndarray:
         """Mono 48 kHz audio received since ``since`` (a ``time.monotonic()`` value)."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from vbank.headless import Participant
-from vbank.speech.audio import RATE, Pcm, rms_dbfs
+from vbank.speech.audio import RATE, Pcm
 from vbank.speech.tracks import SpeechTrack, drain
 from vbank.speech.tts import Synthesizer
 
@@ -205,10 +205,10 @@ class Actor:
         while time.monotonic() < deadline:
             p = self.participant
             if p is not None and p.peer is not None:
-                for at, pcm in list(p.peer.reception.audio):
-                    if at >= turn.spoken_end and rms_dbfs(pcm) > LOUD_DBFS:
-                        turn.latency_s = at - turn.spoken_end
-                        return
+                heard = p.peer.reception.first_loud_after(turn.spoken_end, LOUD_DBFS)
+                if heard is not None:
+                    turn.latency_s = heard - turn.spoken_end
+                    return
             await asyncio.sleep(0.02)
 
     # ------------------------------------------------------------ reporting

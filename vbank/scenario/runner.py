@@ -15,15 +15,10 @@ import contextlib
 import json
 import multiprocessing
 import os
-import re
 import secrets
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -32,103 +27,10 @@ import httpx
 
 from vbank.scenario import ScenarioError
 from vbank.scenario.actors import Actor, StepFailed
-from vbank.scenario.hearing import hears_in_process
+from vbank.scenario.expectations import NOT_YET, Expectations, not_yet, number_problem
 from vbank.scenario.model import Scenario, Step, load
-
-#: how long an ``expect`` waits when the file does not say
-DEFAULT_WITHIN_S = 10.0
-#: expectations, actions and assertions the branch does not offer yet (later issues)
-NOT_YET = {
-    "answer": "the risk questionnaire", "answer_all": "the risk questionnaire",
-    "show_id": "remote signing", "sign": "remote signing", "acknowledge": "suitability",
-    "redeem": "the points mall", "walk_to": "the 3D lobby", "interact": "the 3D lobby",
-    "push": "remote signing", "start_flow": "business flows",
-    "verify_identity": "remote signing", "flow_step": "business flows",
-    "risk_level": "the risk assessment", "points_balance": "the points mall",
-    "qc_alert": "quality inspection", "evidence": "sealed evidence",
-    "points": "the points mall", "quality": "quality inspection",
-    "ledger": "the points mall", "mall_items": "the points mall",
-}
-
-
-def not_yet(name: str) -> StepFailed:
-    return StepFailed(f"{name} is not supported yet ({NOT_YET[name]} is not built)")
-
-
-@dataclass
-class StepResult:
-    index: int
-    line: int
-    actor: str
-    action: str
-    argument: Any
-    ok: bool
-    elapsed_ms: float
-    error: str | None = None
-    seen: str | None = None
-
-
-@dataclass
-class ScenarioResult:
-    id: str
-    file: str
-    passed: bool = False
-    duration_s: float = 0.0
-    steps: list[StepResult] = field(default_factory=list)
-    asserts: list[dict[str, Any]] = field(default_factory=list)
-    turns: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"scenario": self.id, "file": self.file, "passed": self.passed,
-                "duration_s": round(self.duration_s, 2), "error": self.error,
-                "steps": [vars(s) for s in self.steps], "asserts": self.asserts,
-                "turns": self.turns}
-
-
-class Report:
-    """Plain lines, and in a terminal a status line showing what is running now."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.live = out.isatty()
-        self._status = False
-
-    def line(self, text: str) -> None:
-        self._clear()
-        print(text, file=self.out, flush=True)
-
-    def status(self, text: str) -> None:
-        if self.live:
-            self._clear()
-            self.out.write(f"\x1b[2m… {text[:100]}\x1b[0m")
-            self.out.flush()
-            self._status = True
-
-    def _clear(self) -> None:
-        if self._status:
-            self.out.write("\r\x1b[2K")
-            self._status = False
-
-
-@dataclass
-class Server:
-    """One server the scenarios talk to, with an administrator signed in."""
-
-    url: str
-    admin: tuple[str, str]
-    token: str = ""
-
-    async def login(self, http: httpx.AsyncClient) -> None:
-        r = await http.post(f"{self.url}/api/v1/auth/login",
-                            json={"username": self.admin[0], "password": self.admin[1]})
-        if r.status_code != 200:
-            raise StepFailed(f"{self.url}: the administrator {self.admin[0]!r} cannot sign in "
-                             f"({r.status_code}); give --admin NAME:PASSWORD")
-        self.token = r.json()["access_token"]
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+from vbank.scenario.report import Report, ScenarioResult, StepResult
+from vbank.scenario.servers import OwnServer, Server
 
 
 def describe(step: Step) -> str:
@@ -151,6 +53,7 @@ class ScenarioRun:
         self.report = report
         self.shared = shared  # the voice, the ear, the camera loop: loaded once per run
         self.actors: dict[str, Actor] = {}
+        self.expectations = Expectations(scenario.id, scenario.language, shared)
         self.result = ScenarioResult(scenario.id, scenario.file)
         self._restore: list[tuple[Server, dict[str, Any]]] = []
 
@@ -278,7 +181,7 @@ class ScenarioRun:
     async def _step(self, index: int, step: Step) -> None:
         actor = self.actors[step.actor or ""]
         if step.action == "expect":
-            await self._expect(actor, step.argument)
+            await self.expectations.expect(actor, step.argument)
             return
         if step.action in NOT_YET:
             raise not_yet(step.action)
@@ -349,95 +252,6 @@ class ScenarioRun:
         reply = await actor.wait_for(("ended", "error"), mark, 10)
         if reply["type"] == "error":
             raise StepFailed(f"end refused: {reply.get('message')}")
-
-    # --------------------------------------------------------- expectations
-    async def _expect(self, actor: Actor, spec: dict[str, Any]) -> None:
-        for name in spec:
-            if name in NOT_YET:
-                raise not_yet(name)
-        within = float(spec.get("within_s", DEFAULT_WITHIN_S))
-        deadline = time.monotonic() + within
-        checks: list[tuple[str, Callable[[], str | None]]] = [
-            (name, self._check(actor, name, value)) for name, value in spec.items()
-            if name not in ("within_s", "actor", "heard")]
-        heard = spec.get("heard")
-        last_listen = 0.0
-        while True:
-            final = time.monotonic() >= deadline
-            failures = [f"{name}: {why}" for name, check in checks if (why := check())]
-            if not failures and heard is not None:
-                if final or time.monotonic() - last_listen >= 0.5:
-                    last_listen = time.monotonic()
-                    why = await self._heard(actor, str(heard), final)
-                    if why:
-                        failures.append(f"heard: {why}")
-                else:
-                    failures.append("heard: listening")
-            if not failures:
-                self._consume(actor, spec)
-                return
-            if final:
-                raise StepFailed(f"within {within:g} s: " + "; ".join(failures))
-            await asyncio.sleep(0.1)
-
-    def _check(self, actor: Actor, name: str, value: Any) -> Callable[[], str | None]:
-        """A function saying why ``name: value`` does not hold yet (None once it does)."""
-        if name == "paired_with":
-            return lambda: None if actor.paired_role == value else (
-                f"wanted {value}, paired with {actor.paired_role}")
-        if name == "queue_position":
-            return lambda: None if actor.position == value else (
-                f"wanted {value}, position is {actor.position}")
-        if name == "video_frames":
-            return lambda: number_problem(actor.video_frames, value, "video frames")
-        if name in ("caption", "event"):
-            return lambda: None if self._find(actor, name, value) is not None else (
-                f"no {name} matching {value!r} yet")
-        raise StepFailed(f"unknown expectation {name}")
-
-    def _find(self, actor: Actor, name: str, value: str) -> int | None:
-        """Index in the actor's log of the first unread message satisfying ``name``."""
-        start = actor.cursors.get(f"{name}:{value}" if name == "event" else name, 0)
-        for i in range(start, len(actor.log)):
-            m = actor.log[i]
-            if name == "event" and m.get("type") == value:
-                return i
-            if name == "caption" and m.get("type") in ("caption", "transcript") and \
-                    re.search(value, str(m.get("text", ""))):
-                return i
-        return None
-
-    def _consume(self, actor: Actor, spec: dict[str, Any]) -> None:
-        """A message that satisfied an expectation is not used again by the next one."""
-        for name in ("caption", "event"):
-            if name in spec:
-                i = self._find(actor, name, spec[name])
-                if i is not None:
-                    key = f"{name}:{spec[name]}" if name == "event" else name
-                    actor.cursors[key] = i + 1
-
-    async def _heard(self, actor: Actor, pattern: str, final: bool) -> str | None:
-        audio = actor.received_audio
-        if not audio:
-            return "no audio received"
-        vosk = os.environ.get("VBANK_VOSK_MODEL")
-        loop = asyncio.get_running_loop()
-        try:
-            end, texts = await loop.run_in_executor(
-                self.shared["ear"], hears_in_process, self.s.language, vosk, audio, pattern,
-                time.monotonic(), final)
-        except RuntimeError as exc:  # no recogniser for the language
-            raise StepFailed(str(exc)) from exc
-        if end is not None:
-            actor.heard_from = end + 0.01
-            return None
-        why = f"recognised {texts[-3:]}" if texts else "only silence so far"
-        if final:  # keep what was heard, so the author can listen to it
-            wav = Path(tempfile.gettempdir()) / f"vbank-heard-{self.s.id}-{actor.key}-" \
-                f"{secrets.token_hex(3)}.wav"
-            await asyncio.to_thread(write_wav, wav, audio)
-            why += f"; the audio is in {wav}"
-        return why
 
     # ----------------------------------------------------------- assertions
     async def _asserts(self) -> bool:
@@ -536,65 +350,6 @@ class ScenarioRun:
                     "actor": actor.key, "step": turn.step, "text": turn.text,
                     "voice_to_voice_ms": None if turn.latency_s is None
                     else round(turn.latency_s * 1000, 1)})
-
-
-def write_wav(path: Path, audio: list[tuple[float, Any]]) -> None:
-    """Received frames as a 48 kHz mono WAV file."""
-    import wave
-
-    import numpy as np
-
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(48000)
-        out.writeframes(np.concatenate([pcm for _, pcm in audio]).astype(np.int16).tobytes())
-
-
-def number_problem(actual: float, want: Any, what: str) -> str | None:
-    """Why ``actual`` does not satisfy ``want`` (a number, or ``{min: N}`` / ``{max: N}``)."""
-    if isinstance(want, dict):
-        low, high = want.get("min"), want.get("max")
-        if low is not None and actual < low:
-            return f"{actual:g} {what}, wanted at least {low}"
-        if high is not None and actual > high:
-            return f"{actual:g} {what}, wanted at most {high}"
-        return None
-    return None if actual == want else f"{actual:g} {what}, wanted {want}"
-
-
-# ----------------------------------------------------------------------- servers
-class OwnServer:
-    """A ``vbank serve`` of the runner's own: free port, temporary data, its own admin."""
-
-    def __init__(self, report: Report) -> None:
-        self.report = report
-        self.tmp = tempfile.TemporaryDirectory(prefix="vbank-scenario-")
-        self.admin = ("scenario-admin", secrets.token_urlsafe(16))
-        self.process: Any = None
-
-    def start(self) -> Server:
-        from vbank.serverproc import start_server
-
-        data = Path(self.tmp.name)
-        secret = secrets.token_urlsafe(32)
-        env = {"VBANK_SECRET": secret, "VBANK_DIGITAL_HUMAN": "true", "VBANK_TEST_MODE": "true",
-               "VBANK_MEDIA_WORKERS": os.environ.get("VBANK_MEDIA_WORKERS", "1")}
-        add = subprocess.run(
-            [sys.executable, "-m", "vbank", "users", "add", self.admin[0], "--role", "admin",
-             "--password", self.admin[1], "--data", str(data)],
-            capture_output=True, text=True, env={**os.environ, **env}, check=False)
-        if add.returncode != 0:
-            raise RuntimeError(f"cannot prepare the server's database: {add.stderr.strip()}")
-        self.report.status("starting a server and loading the speech models")
-        self.process = start_server(data, env=env, timeout=300, demo=False)
-        self.report.line(f"server {self.process.url} (temporary data in {data})")
-        return Server(self.process.url, self.admin)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-        self.tmp.cleanup()
 
 
 def _video() -> list[bytes]:
