@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -44,6 +45,12 @@ class CallSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: every teller who served this session, in order (a dropped teller stays listed)
     tellers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: the business flow run in this session (``scenes/flows``), its step and saved state
+    flow: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    flow_step: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    flow_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: an interrupted session whose confirmed steps this one carries on from
+    resumed_from: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class Recording(Base):
@@ -61,3 +68,73 @@ class Recording(Base):
     audio_frames: Mapped[int] = mapped_column(Integer)
     duration_s: Mapped[float] = mapped_column()
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SessionRecord(Base):
+    """Something that happened in a session and belongs in its evidence, in order.
+
+    ``kind``: ``caption`` (who said what), ``identity`` (ID claimed, checked, verified),
+    ``snapshot`` (a face picture; ``path`` is the file), ``document`` (pushed; ``path`` and
+    ``sha256``), ``consent``, ``signature`` (``path`` is the drawn image), ``answer``,
+    ``acknowledgement``, ``step`` (the flow moved on), ``qc_alert``, ``qc_result``.
+    Append-only: rows are never updated.
+    """
+
+    __tablename__ = "session_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("call_sessions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(24))
+    #: who did it: a username, or ``digital_human`` / ``system``
+    actor: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)  # relative to the data dir
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RiskAssessment(Base):
+    """A completed risk questionnaire: the customer's level until ``valid_until``."""
+
+    __tablename__ = "risk_assessments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer: Mapped[str] = mapped_column(String(64), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    answers: Mapped[dict[str, str]] = mapped_column(JSON)
+    score: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EvidenceEntry(Base):
+    """A sealed session's manifest, as a link of the branch's hash chain.
+
+    ``chain_sha256`` = SHA-256 over ``seq``, ``prev_sha256`` and ``manifest_sha256``;
+    ``signature`` is the branch key's Ed25519 signature of ``chain_sha256`` (hex).
+    """
+
+    __tablename__ = "evidence"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    session_id: Mapped[str] = mapped_column(String(40), unique=True, index=True)
+    service: Mapped[str] = mapped_column(String(32))
+    sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    manifest_path: Mapped[str] = mapped_column(Text)  # relative to the data dir
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    prev_sha256: Mapped[str] = mapped_column(String(64))
+    chain_sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class AuditRead(Base):
+    """Every read of evidence: who, what, when (auditors are audited too)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))  # list | read | verify | export | replay
+    target: Mapped[str | None] = mapped_column(String(64), nullable=True)
