@@ -1,4 +1,4 @@
-"""The ``vbank`` command line: serve, users, db, bench."""
+"""The ``vbank`` command line: serve, users, db, evidence, scenario, bench."""
 
 from __future__ import annotations
 
@@ -53,6 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     _storage_options(db.add_parser("upgrade", help="apply migrations"))
+
+    evidence = sub.add_parser("evidence", help="sealed sessions (留证)").add_subparsers(
+        dest="action", required=True)
+    verify = evidence.add_parser("verify", help="check a sealed session: exit 0 intact, "
+                                                "1 tampered or missing, 2 unknown session")
+    verify.add_argument("session_id")
+    _storage_options(verify)
+    export = evidence.add_parser("export", help="copy a sealed session's package to a folder")
+    export.add_argument("session_id")
+    export.add_argument("out_dir", type=Path)
+    _storage_options(export)
 
     scenario = sub.add_parser("scenario", help="scenario files").add_subparsers(
         dest="action", required=True)
@@ -162,6 +173,53 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evidence(args: argparse.Namespace) -> int:
+    """verify: 0 intact, 1 each problem printed, 2 unknown session; export: the same codes."""
+    import getpass
+
+    from vbank.domain.evidence import EvidenceError, UnknownSession
+    from vbank.store import evidence
+    from vbank.store.db import make_engine, sessionmaker, upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    try:
+        actor = f"cli:{getpass.getuser()}"  # the audit log names who read from a shell
+    except (OSError, KeyError):
+        actor = "cli"
+
+    async def run() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            async with sessionmaker(engine)() as db:
+                if args.action == "verify":
+                    result = await evidence.verify_session(
+                        db, settings.data, args.session_id, evidence.load_public_key(settings.data))
+                    await evidence.log_read(db, actor, "verify", args.session_id)
+                    await db.commit()
+                    print("\n".join(result.problems) if result.problems else "intact")
+                    return 0 if result.intact else 1
+                done = await evidence.export_session(db, settings.data, args.session_id,
+                                                     args.out_dir)
+                await evidence.log_read(db, actor, "export", args.session_id)
+                await db.commit()
+                for path in done.missing:
+                    print(f"missing: {path}")
+                print(f"exported {len(done.written)} files to {args.out_dir}")
+                return 1 if done.missing else 0
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except UnknownSession as exc:
+        print(f"vbank: {exc}", file=sys.stderr)
+        return 2
+    except EvidenceError as exc:
+        print(f"vbank: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_scenario_check(args: argparse.Namespace) -> int:
     """Exit 0 when every file is valid, 2 (each problem printed) otherwise."""
     from vbank.scenario import ScenarioError
@@ -196,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_users_add(args)
     if args.command == "db":
         return cmd_db_upgrade(args)
+    if args.command == "evidence":
+        return cmd_evidence(args)
     if args.command == "bench":
         return cmd_bench(args)
     if args.command == "scenario" and args.action == "run":

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     reconnect_grace_s: float = Field(30.0, ge=0)
     max_login_body_bytes: int = 4096
 
+    # Risk assessments a customer may complete per calendar day (local time); a bank limits
+    # retries so that a customer cannot tune answers until a wanted level comes out.
+    risk_attempts_per_day: int = Field(3, ge=1, description="risk assessments per day")
+
     def tellers_on_duty(self, now: datetime) -> bool:
         """Whether ``now`` (local time) falls within ``teller_hours``."""
         start, end = (int(h) * 60 + int(m) for h, m in

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from vbank import VbankError, __version__
-from vbank.api import admin, auth, health, pages, services, ws
+from vbank.api import admin, auth, evidence, health, pages, risk, services, ws
 from vbank.api.pages import WEB_DIR
 from vbank.branch import Branch
 from vbank.config import Settings
@@ -19,6 +19,7 @@ from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
 from vbank.store.db import make_engine, sessionmaker
 from vbank.store.demo import load_demo
+from vbank.store.evidence import branch_key
 from vbank.store.recovery import recover
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
             async with app.state.sessions.begin() as db:
                 await load_demo(db)
         await recover(app.state.sessions, settings.data)
+        app.state.evidence_key = branch_key(settings.data)  # made on first start, 0600
         lag = LoopLagMonitor()
         lag.start()
         media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)
@@ -55,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="vbank", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    for module in (auth, services, admin, health, ws, pages):
+    for module in (auth, services, admin, evidence, risk, health, ws, pages):
         app.include_router(module.router)
     if WEB_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -1,4 +1,5 @@
-"""The browser pages: ``/`` for customers, ``/teller`` for tellers, assets under /static."""
+"""The browser pages: ``/`` for customers, ``/teller``, ``/supervisor``, ``/auditor``; assets
+under /static."""
 
 from __future__ import annotations
 
@@ -28,3 +29,13 @@ async def customer_page() -> FileResponse:
 @router.get("/teller")
 async def teller_page() -> FileResponse:
     return _page("teller.html")
+
+
+@router.get("/supervisor")
+async def supervisor_page() -> FileResponse:
+    return _page("supervisor.html")
+
+
+@router.get("/auditor")
+async def auditor_page() -> FileResponse:
+    return _page("auditor.html")

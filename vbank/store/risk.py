@@ -1,0 +1,62 @@
+"""Risk assessments in the database: record one within the day's attempts, find the valid one.
+
+Times are stored in UTC (SQLite keeps no zone: it gives back naive UTC, which is made aware
+again here), so rows compare the same on SQLite and PostgreSQL. Functions flush; the caller
+commits. The REST API and the in-call flows both use these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from vbank.domain.risk import Questionnaire, check_attempts, load_questionnaire
+from vbank.store.models import RiskAssessment
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware UTC time; a naive one is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+async def record_assessment(db: AsyncSession, customer: str, answers: Mapping[str, str],
+                            now: datetime, session_id: str | None = None, per_day: int = 3,
+                            questionnaire: Questionnaire | None = None) -> RiskAssessment:
+    """Score a customer's answers and store the result.
+
+    ``now`` should carry the branch's time zone: the day's attempts are counted on its
+    calendar day. Raises ``TooManyAttempts`` when ``per_day`` were already made today, then
+    ``UnknownQuestion``, ``UnknownOption`` or ``IncompleteAnswers`` for answers that cannot
+    be scored (those attempts are not stored and do not count).
+    """
+    questionnaire = questionnaire or load_questionnaire()
+    # Only the latest ``per_day`` attempts can all fall on today.
+    recent = await db.execute(
+        select(RiskAssessment.created_at).where(RiskAssessment.customer == customer)
+        .order_by(RiskAssessment.created_at.desc(), RiskAssessment.id.desc()).limit(per_day))
+    check_attempts(recent.scalars(), now, per_day)
+    assessment = questionnaire.score(answers, now)
+    row = RiskAssessment(customer=customer, session_id=session_id, answers=assessment.answers,
+                         score=assessment.score, level=assessment.level.value,
+                         created_at=as_utc(now), valid_until=as_utc(assessment.valid_until))
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def current_level(db: AsyncSession, customer: str, now: datetime) -> RiskAssessment | None:
+    """The customer's latest assessment still valid at ``now``, if any."""
+    row = (await db.execute(
+        select(RiskAssessment)
+        .where(RiskAssessment.customer == customer, RiskAssessment.valid_until > as_utc(now))
+        .order_by(RiskAssessment.created_at.desc(), RiskAssessment.id.desc()).limit(1)
+    )).scalar_one_or_none()
+    if row is not None:
+        # Not a change to write back: the same instant, with its zone.
+        for name in ("created_at", "valid_until"):
+            set_committed_value(row, name, as_utc(getattr(row, name)))
+    return row
