@@ -17,7 +17,28 @@ import httpx
 import websockets
 from aiortc.mediastreams import MediaStreamTrack
 
-from vbank.rtc.peer import HeadlessPeer
+from vbank.rtc.peer import HeadlessPeer, PreEncodedVideoTrack
+
+
+class Camera(PreEncodedVideoTrack):
+    """A headless participant's camera: looped VP8 frames that can be switched mid-call.
+
+    Switching changes what the same track sends, so nothing is renegotiated and the RTP
+    timeline runs on; the receiver sees a new keyframe, as when a person's camera image
+    changes. A pre-encoded loop cannot answer a keyframe request: receivers wait for the
+    loop's own keyframe.
+    """
+
+    def __init__(self, frames: list[bytes], fps: int = 15) -> None:
+        super().__init__(frames, fps)
+        #: what the camera shows when nothing else is held up to it
+        self.own = frames
+
+    def show(self, frames: list[bytes] | None) -> None:
+        """Send ``frames`` (looped; the first a keyframe, the size unchanged) from the next
+        frame on; None goes back to the camera's own frames."""
+        self._frames = frames if frames is not None else self.own
+        self._i = 0
 
 
 class Participant:
@@ -31,6 +52,7 @@ class Participant:
         self.ws: Any = None
         self.messages: list[dict[str, Any]] = []
         self.peer: HeadlessPeer | None = None
+        self.camera: Camera | None = None
         self.session_id: str | None = None
         #: called with each message as it arrives (after it is kept)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -93,7 +115,10 @@ class Participant:
         if self.peer is not None:
             await self.peer.close()
         self.session_id = session_id
-        self.peer = HeadlessPeer(video_frames, fps, voice=voice)
+        self.peer = HeadlessPeer(None, fps, voice=voice)
+        self.camera = Camera(video_frames, fps) if video_frames is not None else None
+        if self.camera is not None:
+            self.peer.pc.addTrack(self.camera)  # after the audio, as HeadlessPeer orders them
         mark = len(self.messages)
         await self.send({"type": "offer", "session_id": session_id,
                          "sdp": await self.peer.offer()})
@@ -101,6 +126,13 @@ class Participant:
         await self.peer.accept(answer["sdp"])
         await self.peer.wait_connected()
         return self.peer
+
+    def show_frames(self, frames: list[bytes] | None) -> None:
+        """Switch the camera to ``frames`` mid-call without renegotiating, e.g. to hold up an
+        ID card (``vbank.avatar.idcard.id_camera_frames``); None switches back."""
+        if self.camera is None:
+            raise RuntimeError(f"{self.username} has no camera: start_media with video first")
+        self.camera.show(frames)
 
     async def close(self) -> None:
         """Leave without goodbye: the socket and the peer simply go away."""

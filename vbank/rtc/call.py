@@ -23,6 +23,7 @@ from vbank.rtc.ice import rtc_configuration
 from vbank.rtc.packets import MediaPacket
 from vbank.rtc.recorder import LegRecorder, RecordingInfo
 from vbank.rtc.relay import Fanout, Item, RelayTrack
+from vbank.rtc.snapshot import SNAPSHOT_TIMEOUT_S, NoVideo, take_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,11 @@ class CallMedia:
         #: a server-side participant serving the customer while no teller does
         self.agent: Any = None
         self._agent_sources: dict[str, Fanout] = {}
+        #: per role, what hears that participant (``speech.ears.LegEar``) for captions and QC
+        self.ears: dict[str, Any] = {}
         self._numbers = {role: 0 for role in ROLES}
         self.recordings: list[RecordingInfo] = []
+        self._snapshots = 0  # numbers snapshot-<n>.jpg in this session's directory
 
     def emit(self, event: dict[str, Any]) -> None:
         self._emit({"session_id": self.session_id, **event})
@@ -216,6 +220,9 @@ class CallMedia:
         if self.agent is not None:
             customer = self.legs.get("customer")
             self.agent.listen(customer.incoming.get("audio") if customer else None)
+        for role, ear in self.ears.items():
+            heard = self.legs.get(role)
+            ear.listen(heard.incoming.get("audio") if heard else None)
 
     def attach_agent(self, agent: Any) -> None:
         """Let a server-side participant (the digital human) serve the customer."""
@@ -246,9 +253,28 @@ class CallMedia:
 
     async def close(self) -> list[RecordingInfo]:
         await self.detach_agent()
+        for ear in self.ears.values():
+            await ear.stop()
         for role in list(self.legs):
             await self.close_leg(role, reason="session_closed")
         return list(self.recordings)
+
+    async def snapshot(self, role: str,
+                       timeout: float = SNAPSHOT_TIMEOUT_S) -> dict[str, Any]:
+        """A picture of ``role``'s video saved as ``snapshot-<n>.jpg`` beside the recordings,
+        with the faces in it counted; raises ``NoVideo`` when there is no picture to take."""
+        if role not in ROLES:
+            raise RtcError(f"unknown role {role!r}")
+        leg = self.legs.get(role)
+        video = leg.incoming.get("video") if leg is not None else None
+        if video is None:
+            raise NoVideo(f"the {role} is sending no video")
+        self._snapshots += 1
+        path = self.directory / f"snapshot-{self._snapshots}.jpg"
+        while path.exists():  # this session resumed on a fresh node: keep earlier snapshots
+            self._snapshots += 1
+            path = self.directory / f"snapshot-{self._snapshots}.jpg"
+        return (await take_snapshot(video, path, timeout)).as_dict()
 
     def stats(self) -> dict[str, Any]:
         return {role: {"state": leg.state,

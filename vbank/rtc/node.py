@@ -15,6 +15,7 @@ from typing import Any
 from vbank.rtc import RtcError
 from vbank.rtc.call import CallMedia, EventSink
 from vbank.rtc.lag import LoopLagMonitor
+from vbank.rtc.snapshot import SNAPSHOT_TIMEOUT_S, NoVideo
 
 #: how often the node reports its load to the server
 STATUS_INTERVAL_S = 1.0
@@ -75,15 +76,47 @@ class MediaNode:
 
             session_id = call.session_id
             agent = DigitalHuman(self.speech, str(command.get("language", "en")),
-                                 lambda e: self._emit({"session_id": session_id, **e}))
+                                 lambda e: self._emit({"session_id": session_id, **e}),
+                                 scripted=bool(command.get("scripted")))
             call.attach_agent(agent)
             agent.start()
+            return {}
+        if op == "agent_say":  # a business flow's lines for the digital human
+            call = self._call(command)
+            if call.agent is None:
+                raise RtcError("no digital human in this call")
+            if "expect" in command:
+                call.agent.expect = [str(p) for p in command["expect"]]
+            call.agent.say([(str(t), str(k)) for t, k in command.get("lines", [])],
+                           end=bool(command.get("end")), replace=bool(command.get("replace")))
+            return {}
+        if op == "listen":  # captions and quality check: hear a participant
+            call = self._call(command)
+            role = str(command["role"])
+            if role not in call.ears:
+                from vbank.speech.ears import LegEar, shared_ear
+
+                await asyncio.to_thread(shared_ear)  # loads PocketSphinx once, off the loop
+
+                session_id = call.session_id
+                call.ears[role] = LegEar(
+                    role, lambda e: self._emit({"session_id": session_id, **e}))
+            ear = call.ears[role]
+            ear.expect = [str(p) for p in command.get("expect", [])]
+            ear.spot = [str(p) for p in command.get("spot", [])]
+            call.route()
             return {}
         if op == "stop_digital_human":
             call = self.calls.get(command["session_id"])
             if call is not None:
                 await call.detach_agent()
             return {}
+        if op == "snapshot":
+            call = self.calls.get(command["session_id"])
+            if call is None:
+                raise NoVideo("no media for this session")
+            timeout = float(command.get("timeout_s", SNAPSHOT_TIMEOUT_S))
+            return await call.snapshot(str(command["role"]), timeout)
         if op == "stats":
             call = self.calls.get(command["session_id"])
             return {"legs": call.stats() if call else {}}
@@ -92,6 +125,12 @@ class MediaNode:
         if op == "close_all":
             return {"recordings": await self.close_all()}
         raise RtcError(f"unknown media command {op!r}")
+
+    def _call(self, command: dict[str, Any]) -> CallMedia:
+        call = self.calls.get(str(command.get("session_id")))
+        if call is None:
+            raise RtcError("no such call on this media node")
+        return call
 
     async def close_all(self) -> list[dict[str, Any]]:
         """Close every call, finishing its recordings."""

@@ -27,6 +27,7 @@ from vbank.rtc import AdmissionRefused, RtcError
 from vbank.rtc.ice import restrict_host_addresses
 from vbank.rtc.node import MediaNode
 from vbank.rtc.packets import install_passthrough
+from vbank.rtc.snapshot import SNAPSHOT_TIMEOUT_S, NoVideo
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,21 @@ class MediaPool:
         if client is None or not client.alive:
             return []
         return list((await client.request("close_session", session_id=session_id))["recordings"])
+
+    async def snapshot(self, session_id: str, role: str = "customer",
+                       timeout_s: float = SNAPSHOT_TIMEOUT_S) -> dict[str, Any]:
+        """A picture of ``role``'s video saved as JPEG beside the session's recordings.
+
+        Returns ``{path, sha256, bytes, faces, width, height}`` (``path`` absolute, ``faces``
+        the frontal faces found). Raises ``RtcError`` with code ``no_video`` when the session
+        has no media here, the participant sends no video, or no picture could be decoded
+        within ``timeout_s`` seconds.
+        """
+        client = self.placement.get(session_id)
+        if client is None or not client.alive:
+            raise NoVideo("no media for this session")
+        return await client.request("snapshot", session_id=session_id, role=role,
+                                    timeout_s=timeout_s)
 
     async def stats(self, session_id: str) -> dict[str, Any]:
         client = self.placement.get(session_id)

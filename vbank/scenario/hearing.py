@@ -13,7 +13,6 @@ garbage loop.)
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Iterable
 from itertools import product
 from pathlib import Path
@@ -23,14 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from vbank.domain.quality import contains
 from vbank.speech.asr import (
+    KeyphraseSpotter,
     PocketSphinxRecognizer,
     Recognizer,
     VoskRecognizer,
-    word_distance,
     words_of,
 )
-from vbank.speech.audio import RATE, Pcm, rms_dbfs
+from vbank.speech.audio import Pcm, rms_dbfs
 
 #: a frame quieter than this is a pause
 QUIET_DBFS = -45.0
@@ -114,21 +114,6 @@ def utterances(audio: Iterable[tuple[float, Pcm]]) -> list[tuple[float, float, P
     return [(s, e, np.concatenate(parts)) for s, e, parts in spans]
 
 
-def contains(heard: list[str], phrase: list[str], tolerance: float = 0.4) -> bool:
-    """Whether ``phrase`` stands in ``heard`` allowing a few misrecognised words: some
-    window of ``heard`` is within ``tolerance`` of the phrase's length (edits over words).
-    A one-word phrase must be heard exactly; silence contains nothing."""
-    if not heard or not phrase:
-        return False
-    allowed = int(tolerance * len(phrase))
-    n = len(phrase)
-    for size in range(max(1, n - allowed), n + allowed + 1):
-        for i in range(0, max(1, len(heard) - size + 1)):
-            if word_distance(heard[i:i + size], phrase) <= allowed:
-                return True
-    return False
-
-
 class Ear:
     """Recognises received audio for ``heard:`` expectations.
 
@@ -139,14 +124,10 @@ class Ear:
     def __init__(self, language: str = "en", vosk_model: Path | None = None) -> None:
         self.language = language
         self._recognizer: Recognizer
-        self._spotter: Any = None
+        self._spotter: KeyphraseSpotter | None = None
         if language == "en":
-            from pocketsphinx import Decoder
-
             self._recognizer = PocketSphinxRecognizer()
-            self._spotter = Decoder(samprate=RATE, logfn="/dev/null")
-            self._phrases: dict[str, str] = {}
-            self._kws_dir = tempfile.TemporaryDirectory(prefix="vbank-kws-")
+            self._spotter = KeyphraseSpotter()
         elif vosk_model is None:
             raise RuntimeError(
                 f"heard: in language {language!r} needs a vosk model of that language; "
@@ -157,28 +138,12 @@ class Ear:
         self._spotted: dict[tuple[float, int, str], bool] = {}
 
     def _spot(self, start: float, pcm: Pcm, words: list[str]) -> bool:
-        """PocketSphinx keyphrase search for ``words`` in the utterance: fast (a few percent
-        of real time) and biased toward the phrase. The detection threshold tightens with
-        the phrase's length (1e-8 per word), tuned so that neither silence nor a different
-        sentence triggers it."""
         phrase = " ".join(words)
         key = (round(start, 3), pcm.size, phrase)
-        if self._spotter is None or not all(
-                self._spotter.lookup_word(w) is not None for w in words):
+        if self._spotter is None:
             return False
         if key not in self._spotted:
-            if phrase not in self._phrases:
-                name = f"k{len(self._phrases)}"
-                path = Path(self._kws_dir.name) / f"{name}.kws"
-                path.write_text(f"{phrase} /1e-{8 * len(words)}/\n", encoding="utf-8")
-                self._spotter.add_kws(name, str(path))
-                self._phrases[phrase] = name
-            self._spotter.activate_search(self._phrases[phrase])
-            self._spotter.start_utt()
-            self._spotter.process_raw(pcm.astype(np.int16).tobytes(), False, True)
-            self._spotter.end_utt()
-            hyp = self._spotter.hyp()
-            self._spotted[key] = hyp is not None and phrase in hyp.hypstr
+            self._spotted[key] = self._spotter.spot(pcm, phrase)
         return self._spotted[key]
 
     def _text(self, start: float, pcm: Pcm) -> str:

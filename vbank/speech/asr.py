@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from vbank.domain.quality import word_distance
 from vbank.speech import SpeechError
 from vbank.speech.audio import RATE, Pcm
 
@@ -27,14 +29,49 @@ def words_of(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def word_distance(a: list[str], b: list[str]) -> int:
-    """Levenshtein distance over words."""
-    row = list(range(len(b) + 1))
-    for i, wa in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, wb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (wa != wb))
-    return row[-1]
+class KeyphraseSpotter:
+    """PocketSphinx keyphrase search: is this phrase somewhere in the utterance?
+
+    Fast (a few percent of real time per phrase) and biased toward the phrase; the detection
+    threshold tightens with the phrase's length (1e-8 per word), tuned so that neither
+    silence nor a different sentence triggers it. English only (the packaged model).
+    """
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder
+
+        self._decoder = Decoder(samprate=RATE, logfn="/dev/null")
+        self._searches: dict[str, str] = {}
+        self._dir = tempfile.TemporaryDirectory(prefix="vbank-kws-")
+        self._lock = threading.Lock()  # a decoder is not reentrant
+
+    def knows(self, words: list[str]) -> bool:
+        return bool(words) and all(self._decoder.lookup_word(w) is not None for w in words)
+
+    def spot(self, pcm: Pcm, phrase: str) -> bool:
+        return bool(self.spot_any(pcm, [phrase]))
+
+    def spot_any(self, pcm: Pcm, phrases: list[str]) -> list[str]:
+        """Which of ``phrases`` are in the utterance: one pass over the audio for all."""
+        known = {" ".join(words_of(p)): p for p in phrases if self.knows(words_of(p))}
+        if not known:
+            return []
+        key = "|".join(sorted(known))
+        with self._lock:
+            if key not in self._searches:
+                name = f"k{len(self._searches)}"
+                path = Path(self._dir.name) / f"{name}.kws"
+                path.write_text("".join(f"{k} /1e-{8 * len(k.split())}/\n" for k in known),
+                                encoding="utf-8")
+                self._decoder.add_kws(name, str(path))
+                self._searches[key] = name
+            self._decoder.activate_search(self._searches[key])
+            self._decoder.start_utt()
+            self._decoder.process_raw(pcm.astype(np.int16).tobytes(), False, True)
+            self._decoder.end_utt()
+            hyp = self._decoder.hyp()
+        found = hyp.hypstr if hyp is not None else ""
+        return [p for k, p in known.items() if k in found]
 
 
 def snap(text: str, phrases: list[str], tolerance: float = 0.34) -> str | None:
@@ -124,7 +161,7 @@ class PocketSphinxRecognizer:
 
     def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition:
         with self._lock:
-            if expected:
+            if expected and pcm.size / RATE <= _grammar_span_s(expected):
                 grammar = self._grammar(expected)
                 if grammar is not None:
                     text = self._decode(pcm, grammar)
@@ -133,6 +170,13 @@ class PocketSphinxRecognizer:
                         return Recognition(text, phrase, "grammar")
             text = self._decode(pcm, "_default")
         return Recognition(text, snap(text, expected or []), "free")
+
+
+def _grammar_span_s(expected: list[str]) -> float:
+    """The longest an utterance matching one of ``expected`` can plausibly last. Longer
+    speech is something else; a grammar with its filler loop takes up to 20 s to say so
+    (measured on 3.6 s of speech), free decoding well under a second."""
+    return 1.5 + 0.6 * max(len(words_of(p)) for p in expected)
 
 
 class VoskRecognizer:

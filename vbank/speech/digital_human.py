@@ -63,10 +63,22 @@ class SpeechModels:
 
 
 class DigitalHuman:
-    """One session's digital human."""
+    """One session's digital human.
 
-    def __init__(self, models: SpeechModels, language: str, emit: EventSink) -> None:
+    Free (FAQ) conversations decide here what to say. In a business flow (``scripted``) the
+    server's flow decides: it sends lines with :meth:`say` and the phrases to listen for with
+    ``expect``; every customer utterance goes back as a ``speech`` event, and every line
+    heard out to its end as ``said`` (a disclosure counts only when read in full).
+    """
+
+    def __init__(self, models: SpeechModels, language: str, emit: EventSink,
+                 scripted: bool = False) -> None:
         self.models = models
+        self.scripted = scripted
+        #: lines the server asked for, not yet spoken: (text, key); None ends the call
+        self._script: list[tuple[str, str] | None] = []
+        #: phrases a grammar listens for first (the flow's expected answers at this step)
+        self.expect: list[str] = []
         self.language = language if language in models.voices else "en"
         self._emit = emit
         self.audio = SpeechTrack()
@@ -105,6 +117,9 @@ class DigitalHuman:
 
     def _barge_in(self) -> None:
         dropped = self.audio.flush()
+        if self.scripted and self._script:
+            self._emit({"event": "interrupted", "unsaid": [i[1] for i in self._script if i]})
+            self._script = [i for i in self._script if i is None]  # an ending still ends
         if self._speaking is not None and not self._speaking.done():
             self._speaking.cancel()
         if dropped:
@@ -112,6 +127,12 @@ class DigitalHuman:
 
     async def _understand(self, turn: TurnEnded) -> None:
         ear = self.models.ears.get(self.language, self.models.ears["en"])
+        if self.scripted:
+            heard = await asyncio.to_thread(ear.recognize, turn.pcm, list(self.expect))
+            if heard.text or heard.phrase:
+                self._emit({"event": "speech", "role": "customer", "text": heard.text,
+                            "phrase": heard.phrase, "spotted": [], "at": time.time()})
+            return
         heard = await asyncio.to_thread(ear.recognize, turn.pcm, self.models.expected)
         text = heard.phrase or heard.text
         if text:
@@ -124,7 +145,39 @@ class DigitalHuman:
 
     # --------------------------------------------------------------- speaking
     def start(self) -> None:
-        self._act(self.conversation.start())
+        if not self.scripted:
+            self._act(self.conversation.start())
+
+    def say(self, lines: list[tuple[str, str]], end: bool = False,
+            replace: bool = False) -> None:
+        """Speak the server's lines after those already queued (or instead of them and of
+        what is playing, with ``replace``); then end the call if asked."""
+        if replace and (self._script or self.audio.playing):
+            self.audio.flush()
+            self._script = []
+            if self._speaking is not None and not self._speaking.done():
+                self._speaking.cancel()
+            self._speaking = None
+        self._script += lines
+        if end:
+            self._script.append(None)
+        if self._speaking is None or self._speaking.done():
+            self._speaking = self._spawn(self._speak_script())
+
+    async def _speak_script(self) -> None:
+        voice = self.models.voices[self.language]
+        while self._script:
+            item = self._script.pop(0)
+            if item is None:
+                await drain(self.audio)
+                self._emit({"event": "agent_end", "reason": "flow_complete"})
+                return
+            text, key = item
+            for clause in split_clauses(text):
+                pcm = await asyncio.to_thread(voice.synthesize, clause)
+                self.audio.play(pcm, tag=clause)
+            await drain(self.audio)
+            self._emit({"event": "said", "text": text, "key": key, "at": time.time()})
 
     def _act(self, actions: list[Say | HandOver | End]) -> None:
         self._speaking = self._spawn(self._perform(actions))
