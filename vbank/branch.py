@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from vbank import VbankError
 from vbank.auth import Role
+from vbank.business import Business
 from vbank.config import Settings
+from vbank.domain.flowrun import FlowRun
 from vbank.domain.queue import BranchQueue, QueueEmpty, Teller, TellerStatus, Ticket
 from vbank.domain.services import SERVICES, priority_for_tier
 from vbank.rtc import AdmissionRefused, RtcError
@@ -87,6 +89,8 @@ class LiveSession:
     #: asked for a person (or was handed over): never routed to the digital human again
     wants_person: bool = False
     grace: asyncio.Task[None] | None = field(default=None, repr=False)
+    #: the business flow running in this call (kept across teller changes and reconnects)
+    run: FlowRun | None = field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
         return {"session_id": self.id, "reference": self.reference, "service": self.service,
@@ -127,6 +131,9 @@ class Branch:
         self._background: set[asyncio.Task[Any]] = set()
         self.closing = False  # the server is stopping: sockets closing is not a drop
         self._router: asyncio.Future[None] | None = None
+        self.business = Business(self)
+        #: recordings being stored, per session: sealing waits for them
+        self._storing: dict[str, set[asyncio.Future[Any]]] = {}
 
     def start(self) -> None:
         """Background duties: hand long waits to the digital human."""
@@ -180,7 +187,7 @@ class Branch:
             "role": conn.role.value, "tier": conn.tier}}
         if conn.role is Role.TELLER:
             welcome["user"]["skills"] = sorted(conn.skills)
-        live = self._session_of_customer(conn.username) if conn.role is Role.CUSTOMER else None
+        live = self.session_of_customer(conn.username) if conn.role is Role.CUSTOMER else None
         if live is not None:
             live.customer_online = True
             if live.grace is not None:
@@ -207,7 +214,7 @@ class Branch:
                 await self._teller_dropped(self.live[teller.session_id])
             await self._send_queues()
         elif conn.role is Role.CUSTOMER:
-            live = self._session_of_customer(conn.username)
+            live = self.session_of_customer(conn.username)
             if live is not None:
                 live.customer_online = False
                 live.grace = asyncio.ensure_future(self._grace_then_end(live))
@@ -222,7 +229,7 @@ class Branch:
     async def join(self, conn: Connection, service: str, digital_human: bool = False) -> None:
         if service not in SERVICES:
             raise BranchError("unknown_service", f"unknown service: {service}")
-        if self._session_of_customer(conn.username) is not None:
+        if self.session_of_customer(conn.username) is not None:
             raise BranchError("bad_message", "you already have a session; leave it first")
         now = time.monotonic()
         session_id = "s_" + secrets.token_hex(8)
@@ -283,7 +290,7 @@ class Branch:
     async def ask_for(self, conn: Connection, who: str) -> None:
         """The customer asks for a person (the digital human hands over; a waiting customer
         is never sent to it) or, while waiting, for the digital human now."""
-        live = self._session_of_customer(conn.username)
+        live = self.session_of_customer(conn.username)
         if live is None:
             raise BranchError("not_in_session", "you have no session")
         if live.teller:
@@ -302,7 +309,7 @@ class Branch:
                 "You will wait for a teller; you keep your place in the queue.")})
 
     async def leave(self, conn: Connection) -> None:
-        live = self._session_of_customer(conn.username)
+        live = self.session_of_customer(conn.username)
         if live is None:
             raise BranchError("not_in_session", "you have no session to leave")
         await self.end(live, "customer_left")
@@ -365,6 +372,7 @@ class Branch:
         await conn.send({**paired, "role": "teller", "reference": live.reference,
                          "peer": {"name": live.customer_name, "role": "customer",
                                   "tier": live.tier, "username": live.customer}})
+        await self.business.teller_joined(live)
         await self._after_queue_change(live.service)
 
     async def end_by_teller(self, conn: Connection, outcome: str) -> None:
@@ -390,8 +398,13 @@ class Branch:
             if live.agent and not live.agent_started and role == "customer":
                 live.agent_started = True
                 client = self.media.placement[session_id]
+                scripted = self.business.has_flow(live.service)
                 await client.request("start_digital_human", session_id=session_id,
-                                     language=self.settings.lang)
+                                     language=self.settings.lang, scripted=scripted)
+                if scripted:
+                    self._spawn(self.business.start_for_agent(live))
+            else:
+                self._spawn(self.business.media_ready(live))
             return answer
         except RtcError as exc:
             raise BranchError(exc.code, str(exc)) from exc
@@ -401,15 +414,26 @@ class Branch:
         kind = event.get("event")
         live = self.live.get(str(event.get("session_id")))
         if kind == "leg_closed" and event.get("recording"):
-            self._spawn(self._store_recording(str(event["session_id"]), str(event["role"]),
-                                              event["recording"]))
+            sid = str(event["session_id"])
+            task = self._spawn(self._store_recording(sid, str(event["role"]),
+                                                     event["recording"]))
+            storing = self._storing.setdefault(sid, set())
+            storing.add(task)
+            task.add_done_callback(storing.discard)
         elif kind == "leg_state" and live is not None:
             role = str(event["role"])
             peer = live.teller if role == "customer" else live.customer
             if peer and event["state"] in ("connected", "failed"):
                 state = "connected" if event["state"] == "connected" else "reconnecting"
                 self._spawn(self._send(peer, {"type": "peer", "state": state}))
+        elif kind == "speech" and live is not None:
+            self._spawn(self.business.on_speech(live, event))
+        elif kind == "said" and live is not None:
+            self._spawn(self.business.on_agent_said(live, event))
+        elif kind == "interrupted" and live is not None:
+            self._spawn(self.business.on_interrupted(live))
         elif kind == "caption" and live is not None:
+            self._spawn(self.business.on_caption(live, event))
             message = {"type": "caption", "speaker": event.get("speaker"),
                        "text": event.get("text")}
             self._spawn(self._send(live.customer, message))
@@ -469,7 +493,24 @@ class Branch:
         await self._send(live.customer, message)
         if live.teller:
             await self._send(live.teller, message)
+        if live.call_started:
+            await self._seal(live)
         await self._after_queue_change(live.service) if was_queued else await self._send_queues()
+
+    async def _seal(self, live: LiveSession) -> None:
+        """Seal the ended call's evidence once its recordings are stored; tell who is left."""
+        pending = self._storing.pop(live.id, set())
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            sealed = await self.business.seal(live)
+        except Exception:
+            log.exception("sealing the evidence of %s failed", live.id)
+            return
+        if sealed is not None:
+            await self._send(live.customer, sealed)
+            if live.teller:
+                await self._send(live.teller, sealed)
 
     async def _teller_dropped(self, live: LiveSession) -> None:
         """The teller vanished mid-call: the customer goes first in line, session kept."""
@@ -555,6 +596,10 @@ class Branch:
             await self._send(username, {"type": "teller", "status": teller.status.value,
                                         "skills": sorted(teller.skills)})
 
+    async def send_to(self, username: str, message: dict[str, Any]) -> None:
+        """Send to a signed-in person (nothing if they are not connected)."""
+        await self._send(username, message)
+
     async def _send(self, username: str, message: dict[str, Any]) -> None:
         conn = self.connections.get(username)
         if conn is not None:
@@ -562,7 +607,7 @@ class Branch:
                 await conn.send(message)
 
     # ----------------------------------------------------------------- helpers
-    def _session_of_customer(self, username: str) -> LiveSession | None:
+    def session_of_customer(self, username: str) -> LiveSession | None:
         return next((s for s in self.live.values() if s.customer == username), None)
 
     def session_of_teller(self, username: str) -> LiveSession | None:
@@ -597,10 +642,17 @@ class Branch:
             await self._send(nxt.customer, {"type": "notice", "message": (
                 "A teller is ready but the branch is very busy; you keep your place.")})
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+        return task
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background duty failed", exc_info=task.exception())
 
 
 def _relative_to(path: Path, root: Path) -> Path:

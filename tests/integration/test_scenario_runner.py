@@ -55,7 +55,7 @@ actors:
 steps:
   - customer: join
   - teller: accept
-  - customer: show_id
+  - customer: {redeem: {item: mug, quantity: 1}}
 """
 
 NEEDS_AVATAR = """\
@@ -106,7 +106,7 @@ def test_a_run_passes_what_happened_and_fails_what_did_not(tmp_path: Path) -> No
     wrong = run.stdout[run.stdout.index("scenario wrong-sentence"):]
     assert "heard: recognised" in wrong and "identity" in wrong
     assert "(1 later steps not run)" in wrong
-    assert "show_id is not supported yet" in run.stdout
+    assert "redeem is not supported yet" in run.stdout
     assert "setup FAIL" in run.stdout and "not loaded" in run.stdout
 
     report = json.loads(out.read_text())

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketState
 from vbank.auth import AuthError, Principal, Role, read_token
 from vbank.branch import Branch, BranchError
 from vbank.config import Settings
+from vbank.domain import DomainError
 from vbank.store import repo
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,15 @@ ALLOWED: dict[str, tuple[Role, ...]] = {
     "end": (Role.TELLER,),
     "offer": (Role.CUSTOMER, Role.TELLER),
     "ping": tuple(Role),
+    # business flows in a call (vbank.business)
+    "start_flow": (Role.TELLER,),
+    "push": (Role.TELLER,),
+    "verify_identity": (Role.TELLER,),
+    "advance": (Role.TELLER,),
+    "show_id": (Role.CUSTOMER,),
+    "sign": (Role.CUSTOMER,),
+    "answer": (Role.CUSTOMER,),
+    "acknowledge": (Role.CUSTOMER,),
 }
 
 
@@ -127,6 +137,34 @@ async def _dispatch(branch: Branch, conn: WsConnection, message: dict[str, Any])
         session_id = _str(message, "session_id")
         sdp = await branch.offer(conn, session_id, message.get("sdp"))
         await conn.send({"type": "answer", "session_id": session_id, "sdp": sdp})
+    else:
+        await _business(branch, conn, kind, message)
+
+
+async def _business(branch: Branch, conn: WsConnection, kind: str,
+                    message: dict[str, Any]) -> None:
+    """Commands of a business flow; the flow's refusals come back as ``flow`` errors."""
+    business = branch.business
+    try:
+        if kind == "start_flow":
+            await business.start_flow(conn, _str(message, "flow"))
+        elif kind == "push":
+            await business.push(conn, _str(message, "document"))
+        elif kind == "verify_identity":
+            await business.verify_identity(conn)
+        elif kind == "advance":
+            await business.advance(conn)
+        elif kind == "show_id":
+            await business.show_id(conn, _str(message, "name"), _str(message, "id_number"))
+        elif kind == "sign":
+            await business.sign(conn, _str(message, "name"), _str(message, "document_sha256"),
+                                _str(message, "image"))
+        elif kind == "answer":
+            await business.answer(conn, _str(message, "question"), _str(message, "option"))
+        elif kind == "acknowledge":
+            await business.acknowledge(conn, _str(message, "text"))
+    except DomainError as exc:
+        raise BranchError("flow", str(exc)) from exc
 
 
 def _str(message: dict[str, Any], name: str) -> str:

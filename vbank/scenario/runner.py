@@ -27,6 +27,7 @@ import httpx
 
 from vbank.scenario import ScenarioError
 from vbank.scenario.actors import Actor, StepFailed
+from vbank.scenario.business import BusinessActions
 from vbank.scenario.expectations import NOT_YET, Expectations, not_yet, number_problem
 from vbank.scenario.model import Scenario, Step, load
 from vbank.scenario.report import Report, ScenarioResult, StepResult
@@ -42,7 +43,7 @@ def describe(step: Step) -> str:
     return f"{step.action} {json.dumps(step.argument, ensure_ascii=False)}"
 
 
-class ScenarioRun:
+class ScenarioRun(BusinessActions):
     """One scenario played against ``servers``."""
 
     def __init__(self, scenario: Scenario, servers: list[Server], http: httpx.AsyncClient,
@@ -242,7 +243,9 @@ class ScenarioRun:
             reply = await actor.wait_for(("paired", "error"), mark, 10)
             if reply["type"] == "paired":
                 return
-            if reply.get("code") != "queue_empty" or time.monotonic() > deadline:
+            # an empty queue (the customer is on the way) or a busy branch is waited out
+            if reply.get("code") not in ("queue_empty", "busy") or \
+                    time.monotonic() > deadline:
                 raise StepFailed(f"accept refused: {reply.get('message')}")
             await asyncio.sleep(0.3)
 
@@ -262,7 +265,7 @@ class ScenarioRun:
                 try:
                     if name in NOT_YET:
                         raise not_yet(name)
-                    await self._assert_recording(value)
+                    await getattr(self, f"_assert_{name}")(value)
                     error = None
                 except StepFailed as exc:
                     error = str(exc)
