@@ -236,10 +236,14 @@ class Branch:
         live = LiveSession(session_id, "VB" + secrets.token_hex(5).upper(), conn.username,
                            conn.display_name, conn.tier, service, now)
         self.live[session_id] = live  # a second join now sees this one
+        resumed = await self.business.resumable(conn.username, service)
+        if resumed is not None:
+            live.run = resumed.run
         async with self.db.begin() as db:
             await repo.add_session(db, CallSession(
                 id=session_id, reference=live.reference, customer=conn.username,
-                service=service, state="queued", created_at=repo.utcnow(), tellers=[]))
+                service=service, state="queued", created_at=repo.utcnow(), tellers=[],
+                resumed_from=resumed.session_id if resumed else None))
         if live.state == "ended":  # the customer left while the session was being stored
             async with self.db.begin() as db:
                 row = await repo.get_session(db, session_id)
@@ -254,7 +258,9 @@ class Branch:
         position = self.queue.position(session_id)
         await conn.send({"type": "queued", "session_id": session_id, "service": service,
                          "reference": live.reference, "position": position,
-                         "estimated_wait_s": self.queue.estimated_wait_s(session_id, position)})
+                         "estimated_wait_s": self.queue.estimated_wait_s(session_id, position),
+                         **({"resumes": {"session_id": resumed.session_id,
+                                         "step": resumed.run.step.id}} if resumed else {})})
         if live.state != "queued":
             return  # taken (or left) while the message was on its way
         if digital_human or self.agent_should_serve(service):

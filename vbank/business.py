@@ -15,9 +15,12 @@ import binascii
 import hashlib
 import logging
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
 
 from vbank.auth import Role
 from vbank.domain import DomainError
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "assets" / "contracts"
+#: how old an interrupted session may be and still be carried on by the next visit
+RESUME_WITHIN = timedelta(days=1)
 #: snapshots taken while no face is found, a second apart, before the customer is told
 SNAPSHOT_TRIES = 3
 #: the largest signature image accepted (a PNG data URL, decoded)
@@ -49,6 +54,14 @@ TOLD = {"identity_checked", "identity_verified", "face", "consent", "consent_ref
         "contract_signed", "risk_assessed", "suitability", "acknowledgement"}
 #: events for the bank's side only: the teller (and supervisors, for alerts)
 INTERNAL = {"disclosure_marked", "qc_alert"}
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """An interrupted session's flow, to be carried on by a new session."""
+
+    session_id: str
+    run: FlowRun
 
 
 class Business:
@@ -84,6 +97,23 @@ class Business:
         live.run.mode = "digital_human"
         await self._begin(live, live.run)
         return True
+
+    async def resumable(self, customer: str, service: str) -> Resumed | None:
+        """The flow of the customer's latest session of this service if a crash cut it
+        short (outcome ``interrupted``) within the last day: carried on from its last
+        confirmed step."""
+        since = datetime.now(UTC) - RESUME_WITHIN
+        async with self.branch.db() as db:
+            row = (await db.execute(
+                select(CallSession).where(CallSession.customer == customer,
+                                          CallSession.service == service)
+                .order_by(CallSession.created_at.desc()).limit(1))).scalar_one_or_none()
+        if row is None or row.outcome != "interrupted" or not row.flow or \
+                not row.flow_state or row.flow not in self.flows or \
+                _aware(row.created_at) < since:
+            return None
+        run = FlowRun.restore(self.flows[row.flow], row.flow_state)
+        return None if run.complete else Resumed(row.id, run)
 
     def has_flow(self, service: str) -> bool:
         return any(f.service == service for f in self.flows.values())
@@ -517,6 +547,11 @@ def _questions() -> dict[str, list[str]]:
 
 def _next_question(run: FlowRun) -> str | None:
     return next((q for q in _questions() if q not in run.answers), None)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives back naive datetimes (stored as UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _clause_parts(clause: str) -> list[str]:

@@ -19,7 +19,7 @@ from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
 from vbank.store.db import make_engine, sessionmaker
 from vbank.store.demo import load_demo
-from vbank.store.evidence import branch_key
+from vbank.store.evidence import branch_key, seal_session
 from vbank.store.recovery import recover
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,11 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.demo:
             async with app.state.sessions.begin() as db:
                 await load_demo(db)
-        await recover(app.state.sessions, settings.data)
+        interrupted = await recover(app.state.sessions, settings.data)
         app.state.evidence_key = branch_key(settings.data)  # made on first start, 0600
+        for session_id in interrupted:  # what was recorded up to the crash, sealed
+            await seal_session(app.state.sessions, settings.data, session_id,
+                               app.state.evidence_key)
         lag = LoopLagMonitor()
         lag.start()
         media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)

@@ -38,7 +38,10 @@ class SessionPublic(BaseModel):
     reference: str
     service: str
     state: str
+    flow: str | None = None
     flow_step: str | None
+    #: the interrupted session whose confirmed steps this one carried on
+    resumed_from: str | None = None
     customer: str
     teller: str | None
     tellers: list[str]
@@ -71,7 +74,8 @@ async def get_session(session_id: str, principal: CurrentUser, db: DbDep) -> Any
     recordings = await repo.recordings_of(db, session_id)
     return SessionPublic(
         session_id=row.id, reference=row.reference, service=row.service, state=row.state,
-        flow_step=None, customer=row.customer, teller=row.teller, tellers=row.tellers,
+        flow=row.flow, flow_step=row.flow_step, resumed_from=row.resumed_from,
+        customer=row.customer, teller=row.teller, tellers=row.tellers,
         outcome=row.outcome, created_at=row.created_at, started_at=row.started_at,
         ended_at=row.ended_at,
         recordings=[RecordingPublic(role=r.role, path=r.path, sha256=r.sha256, bytes=r.bytes,

@@ -43,8 +43,9 @@ def measure(path: Path) -> tuple[int, int, float]:
     return counts["video"], counts["audio"], last
 
 
-async def recover(sessions: async_sessionmaker, data: Path) -> int:
-    """End sessions a crash left open and register their orphaned recordings; returns count."""
+async def recover(sessions: async_sessionmaker, data: Path) -> list[str]:
+    """End sessions a crash left open and register their orphaned recordings; returns their
+    ids (the caller seals their evidence: what was recorded up to the crash)."""
     async with sessions.begin() as db:
         rows = (await db.execute(select(CallSession).where(CallSession.state != "ended")))
         open_sessions = list(rows.scalars())
@@ -66,4 +67,4 @@ async def recover(sessions: async_sessionmaker, data: Path) -> int:
             row.state, row.outcome, row.ended_at = "ended", "interrupted", repo.utcnow()
             log.warning("session %s was left open by a stop without shutdown: ended as "
                         "interrupted, %d recording part(s) registered", row.id, len(files))
-    return len(open_sessions)
+    return [row.id for row in open_sessions]
