@@ -7,6 +7,7 @@ const API = '/api/v1';
 const MAX_MESSAGES = 50;
 /** Where each role signs in; a login for another role is pointed there. */
 const PAGES = {customer: '/', teller: '/teller', supervisor: '/supervisor', auditor: '/auditor'};
+const ROLE_NAMES_ZH = {customer: '客户', teller: '柜员', supervisor: '主管', auditor: '审计'};
 
 /** Raised when the server no longer accepts our token: the page goes back to its login form. */
 export class AuthError extends Error {}
@@ -192,7 +193,7 @@ function setupLoginForm({page, role, onLoggedIn}) {
         const where = PAGES[result.role];
         error.textContent = where
           ? `This page is for ${role}s; please use ${where}. · 请使用 ${where}`
-          : `This page is for ${role}s. · 本页面仅供${role === 'teller' ? '柜员' : '客户'}使用`;
+          : `This page is for ${role}s. · 本页面仅供${ROLE_NAMES_ZH[role] ?? role}使用`;
         return;
       }
       saveLogin(page, result);

@@ -5,9 +5,11 @@
 // handed_over when the digital assistant passes the customer to a teller (first in line).
 // window.vbank.peerRole says who is on the other side: teller, digital_human or null;
 // window.vbank.captions holds the captions shown, {speaker, text}, oldest first.
+// The business done in the call (signing, risk assessment) is customer-flow.js's panel.
 
 import {$, AuthError, MessageArea, apiGet, formatWait, h, hooks, setupSignIn} from './common.js';
 import {PageCall} from './call.js';
+import {CustomerBusiness} from './customer-flow.js';
 
 const SERVICES_REFRESH_MS = 10000;
 
@@ -86,6 +88,8 @@ const call = new PageCall({
   repairable: () => IN_SESSION.has(hooks.state) && hooks.state !== 'queued',
   noCamera: 'Camera or microphone unavailable: your teller will not see or hear you. · 无法使用摄像头或麦克风',
 });
+
+const business = new CustomerBusiness({send: account.send, messages, token: () => account.token});
 
 // ---- views and state -------------------------------------------------------------------
 
@@ -206,6 +210,7 @@ function enterSession(sessionId, service) {
   hooks.captions = [];
   $('#captions').replaceChildren();
   $('#captions-none').hidden = false;
+  business.reset();
   showView('call');
   clearInterval(servicesTimer);
 }
@@ -286,6 +291,8 @@ function handedOver(msg) {
 /** Every signaling message (shown and recorded already by setupSignIn). */
 function onMessage(msg) {
   call.handle(msg);
+  if (msg.type === 'welcome') business.customerName = msg.user?.display_name ?? '';
+  business.handle(msg);
   switch (msg.type) {
     case 'welcome':
       welcome(msg);
@@ -335,6 +342,9 @@ function onMessage(msg) {
     default:
       break;
   }
+  // The visit's reference, said when queued (or resumed): the business panel shows it at the end.
+  const reference = {queued: msg.reference, welcome: msg.session?.reference}[msg.type];
+  if (reference) business.reference = reference;
 }
 
 // ---- wiring -------------------------------------------------------------------------------

@@ -4,9 +4,11 @@
 // session_id → [{speaker, text}]; window.vbank.transcriptSession is the one shown).
 // States (window.vbank.state): login → idle → connecting → in_call (customer_reconnecting) →
 // ended → connecting (next customer) …; window.vbank.tellerStatus mirrors the server's status.
+// The business done in a call (signing, risk assessment, quality alerts) is teller-flow.js's panel.
 
 import {$, AuthError, MessageArea, apiGet, formatWait, h, hooks, setupSignIn} from './common.js';
 import {PageCall} from './call.js';
+import {TellerBusiness} from './teller-flow.js';
 
 const SKILLS = ['loan_signing', 'risk_assessment', 'account_opening', 'general_enquiry'];
 const SKILL_NAMES = {
@@ -85,6 +87,13 @@ const call = new PageCall({
   noCamera: 'Camera or microphone unavailable. · 无法使用摄像头或麦克风',
 });
 
+const business = new TellerBusiness({
+  send: account.send,
+  messages,
+  inCall: () => IN_CALL.has(hooks.state) && !!hooks.sessionId,
+  token: () => account.token,
+});
+
 // ---- state -------------------------------------------------------------------------------
 
 function setState(state) {
@@ -97,6 +106,7 @@ function setState(state) {
   $('#end').disabled = !inCall;
   $('#accept').disabled = !canAccept();
   renderQueues(); // per-service accept buttons follow the call state
+  business.render();
 }
 
 /** Accepting needs an `available` teller (as the server last said) who is not in a call. */
@@ -258,6 +268,7 @@ function accept(service) {
 // ---- the call ----------------------------------------------------------------------------
 
 function startCall(sessionId, {name, service, tier, reference}) {
+  if (sessionId !== hooks.sessionId) business.reset(); // the same call after a reload keeps it
   hooks.sessionId = sessionId;
   if (hooks.tellerStatus === 'available') showStatus('busy'); // the server's accept did this
   call.expectPeer();
@@ -300,6 +311,7 @@ function welcome(msg) {
 /** Every signaling message (shown and recorded already by setupSignIn). */
 function onMessage(msg) {
   call.handle(msg);
+  business.handle(msg);
   switch (msg.type) {
     case 'welcome':
       welcome(msg);
