@@ -199,6 +199,8 @@ class Branch:
                 known = [s for s in conn.skills if s in SERVICES]
                 self.queue.set_teller(conn.username, TellerStatus.AWAY, known)
             self._spawn(self._send_queues())
+        elif conn.role is Role.SUPERVISOR:
+            self._spawn(self._send_queues())
         return welcome
 
     async def disconnect(self, conn: Connection) -> None:
@@ -595,6 +597,18 @@ class Branch:
         message = {"type": "queues", "services": self.queues_snapshot()}
         for teller in self.queue.tellers():
             await self._send(teller.teller_id, message)
+        supervisors = [c.username for c in self.connections.values()
+                       if c.role is Role.SUPERVISOR]
+        if supervisors:
+            tellers = {"type": "tellers", "tellers": self.tellers_snapshot()}
+            for username in supervisors:
+                await self._send(username, message)
+                await self._send(username, tellers)
+
+    def tellers_snapshot(self) -> list[dict[str, Any]]:
+        """Every signed-in teller's state, for supervisors."""
+        return [{"name": t.teller_id, "status": t.status.value, "skills": sorted(t.skills),
+                 "session_id": t.session_id} for t in self.queue.tellers()]
 
     async def _send_teller_status(self, username: str) -> None:
         teller = self.queue.teller(username)

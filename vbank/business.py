@@ -80,7 +80,7 @@ class Business:
             raise DomainError(f"unknown flow {flow_id!r}")
         if live.run is not None and live.run.flow.id == flow_id and not live.run.complete:
             live.run.mode = "teller"  # taken over from the digital human or another teller
-            await self._publish(live, live.run.start())
+            await self._begin(live, live.run)
             return
         if live.run is not None and not live.run.complete:
             raise DomainError(f"the flow {live.run.flow.id} is still running")
@@ -122,8 +122,7 @@ class Business:
         """A teller took over a session whose flow already ran (hand-over, requeue)."""
         if live.run is not None:
             live.run.mode = "teller"
-            await self._tell(live, {"type": "flow", "session_id": live.id,
-                                    "flow": live.run.public()})
+            await self._tell_flow(live, live.run)
 
     async def seal(self, live: LiveSession) -> dict[str, Any] | None:
         """Seal the session's evidence package; the ``session_sealed`` message, if sealed."""
@@ -141,6 +140,9 @@ class Business:
                 "sealed_at": entry.sealed_at.isoformat()}
 
     async def _begin(self, live: LiveSession, run: FlowRun) -> None:
+        from vbank.domain.products import load_products
+
+        run.labels = {p.id: p.name.get(run.language) for p in load_products().values()}
         live.run = run
         await self._publish(live, run.start())
 
@@ -205,8 +207,7 @@ class Business:
             run.product = document
             if run.step.kind == "suitability" and run.suitability is None:
                 await self._check_suitability(live, run)
-            await self._tell(live, {"type": "flow", "session_id": live.id,
-                                    "flow": run.public()})
+            await self._tell_flow(live, run)
             return
         source = CONTRACTS_DIR / f"{document}.md"
         if "/" in document or not source.is_file():
@@ -328,7 +329,7 @@ class Business:
                 if event.kind == "qc_alert":
                     await self._tell_supervisors(live, message)
             await self._save(live, run)
-        await self._tell(live, {"type": "flow", "session_id": live.id, "flow": run.public()})
+        await self._tell_flow(live, run)
         await self._act(live, run, events)
 
     async def _act(self, live: LiveSession, run: FlowRun, events: list[FlowEvent]) -> None:
@@ -526,6 +527,15 @@ class Business:
         await self.branch.send_to(live.customer, message)
         if live.teller:
             await self.branch.send_to(live.teller, message)
+
+    async def _tell_flow(self, live: LiveSession, run: FlowRun) -> None:
+        """The flow's state to both sides; quality alerts are for the bank's side only."""
+        public = run.public()
+        if live.teller:
+            await self.branch.send_to(live.teller, {"type": "flow", "session_id": live.id,
+                                                    "flow": public})
+        await self.branch.send_to(live.customer, {"type": "flow", "session_id": live.id,
+                                                  "flow": {**public, "alerts": []}})
 
     async def _tell_supervisors(self, live: LiveSession, message: dict[str, Any]) -> None:
         for conn in list(self.branch.connections.values()):

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.browsers import ARTIFACTS
 from vbank.scenario.model import load as load_scenario
 
@@ -17,11 +19,12 @@ SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenes" / "scenarios"
     "*.yaml"))
 
 
+@pytest.mark.timeout(1500)  # twelve whole journeys with real speech, one after another
 def test_the_shipped_scenarios_pass(tmp_path: Path) -> None:
     assert len(SCENARIOS) >= 5
     out = tmp_path / "scenarios.json"
     run = subprocess.run([sys.executable, "-m", "vbank", "scenario", "run", *map(str, SCENARIOS),
-                          "--json", str(out)], capture_output=True, text=True, timeout=1200,
+                          "--json", str(out)], capture_output=True, text=True, timeout=1400,
                          check=False)
     print(run.stdout, run.stderr)  # the step lines, shown when this fails
     assert run.returncode == 0

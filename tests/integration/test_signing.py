@@ -75,11 +75,24 @@ async def test_bad_signing_input_gets_clear_errors_and_changes_nothing(
 
 async def test_signature_must_be_for_the_pushed_contract(
         server: ServerProcess, video: list[bytes]) -> None:
+    supervisor = Participant(server.url, "sam")
+    await supervisor.connect()
     c, t, session_id = await pair(server)
+    tellers = await supervisor.expect("tellers", timeout=10)
+    assert any(x["name"] == "tina" for x in tellers["tellers"])
     await verified(c, t, session_id, video)
     await t.send({"type": "advance"})  # the teller skips the clauses: flagged, not blocked
     alert = await t.expect("qc_alert")
     assert alert["kind"] == "missing_disclosure"
+    # the supervisor sees the same alert, with who was in the call; the customer does not
+    seen = await supervisor.expect("qc_alert")
+    assert (seen["teller"], seen["customer"], seen["disclosure"]) == (
+        "tina", "Alice Chen", alert["disclosure"])
+    assert not [m for m in c.messages if m["type"] == "qc_alert"]
+    await asyncio.sleep(0.5)  # the flow's new state follows the alert
+    teller_flows = [m["flow"] for m in t.messages if m["type"] == "flow"]
+    assert teller_flows[-1]["alerts"] and not any(
+        m["flow"]["alerts"] for m in c.messages if m["type"] == "flow")
     await c.send({"type": "push", "document": "x"})
     assert (await c.expect("error"))["code"] == "wrong_role"
     await t.send({"type": "push", "document": "../../etc/passwd"})
@@ -92,8 +105,8 @@ async def test_signature_must_be_for_the_pushed_contract(
     await c.send({"type": "sign", "name": "Alice Chen", "document_sha256": document["sha256"],
                   "image": signature_png("Alice Chen")})
     assert "at the step consent" in (await c.expect("error", after=mark))["message"]
-    await c.close()
-    await t.close()
+    for p in (c, t, supervisor):
+        await p.close()
 
 
 async def test_kill_9_mid_signing_resumes_from_the_last_confirmed_step(

@@ -141,3 +141,38 @@ def test_state_restores_at_the_last_confirmed_step() -> None:
     assert again.step.id == "disclosure" and again.identity["verified_by"] == "wang"
     assert list(again.marked) == ["interest_rate"]
     assert kinds(again.start()) == ["step"]
+
+
+def test_risk_flow_from_questionnaire_to_an_acknowledged_mismatch() -> None:
+    risk = load_flows()["risk_assessment"]
+    run = FlowRun(risk, "digital_human", labels={"balanced_mixed": "Balanced Mixed Fund"})
+    run.start()
+    questions = {"q1": ["A", "B"], "q2": ["A", "B"]}
+    assert kinds(run.answer("q1", "B", 1.0, questions)) == ["answer", "ask"]
+    with pytest.raises(FlowError, match="unknown option 'E'"):
+        run.answer("q2", "E", 1.5, questions)
+    assert kinds(run.answer("q2", "A", 2.0, questions))[-1] == "questionnaire_complete"
+    events = run.assessed("C2", 21)
+    says = [e.data["say"] for e in events if e.kind == "step"]
+    assert "Your risk level is C2" in says[0] and "Balanced Mixed Fund" in says[1]
+    assert run.step.id == "suitability"
+    run.checked_suitability("balanced_mixed", False, True, True, "above your level")
+    with pytest.raises(FlowError, match="in words"):
+        run.acknowledge("ok", 3.0)
+    run.acknowledge("I understand the risk and accept it", 3.0)
+    assert run.step.id == "suitability"  # the product's risk clause is still to be read
+    clause = risk.step("suitability").disclosures[0].text.en
+    assert kinds(run.bank_said("digital_human", clause, 4.0))[-1] == "complete"
+
+
+def test_a_c1_customer_is_never_offered_an_acknowledgement() -> None:
+    risk = load_flows()["risk_assessment"]
+    run = FlowRun(risk, "teller")
+    run.start()
+    run.answer("q1", "A", 1.0, {"q1": ["A", "B"]})
+    run.assessed("C1", 10)
+    run.checked_suitability("balanced_mixed", False, False, False, "C1 cannot buy R3")
+    with pytest.raises(FlowError, match="nothing to acknowledge"):
+        run.acknowledge("I accept the risk anyway", 2.0)
+    assert run.advance("wang")[0].kind == "qc_alert"  # moving on unread is flagged
+    assert run.complete

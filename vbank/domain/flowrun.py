@@ -55,6 +55,8 @@ class FlowRun:
     suitability: dict[str, Any] | None = None
     acknowledgement: dict[str, Any] | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: names to say for ids in scripts (a product's name for its id), in the run's language
+    labels: dict[str, str] = field(default_factory=dict)
     #: the bank side's recent words, so a clause split over two utterances still counts
     _recent: list[str] = field(default_factory=list)
     #: time of the command being handled (stamps alerts raised while moving on)
@@ -84,7 +86,7 @@ class FlowRun:
         """What the console and the customer page show."""
         step = self.step
         return {"flow": self.flow.id, "step": step.id, "kind": step.kind, "mode": self.mode,
-                "say": step.say.get(self.language),
+                "say": self._script(step),
                 "steps": [s.id for s in self.flow.steps],
                 "disclosures": [{"id": d.id, "text": d.text.get(self.language),
                                  "read": d.id in self.marked} for d in step.disclosures],
@@ -284,6 +286,11 @@ class FlowRun:
                 *self._suitability_done()]
 
     # ---------------------------------------------------------------- helpers
+    def _script(self, step: Step) -> str:
+        """The step's script with the customer's level and product filled in."""
+        return step.say.get(self.language).replace("{level}", self.level or "") \
+            .replace("{product}", self.labels.get(self.product or "", self.product or ""))
+
     def _expect(self, kind: str, action: str) -> None:
         if not self.started:
             raise FlowError("the flow has not started")
@@ -336,9 +343,8 @@ class FlowRun:
 
     def _enter(self) -> list[FlowEvent]:
         step = self.step
-        say = step.say.get(self.language).replace("{level}", self.level or "") \
-            .replace("{product}", self.product or "")
-        events = [FlowEvent("step", {"step": step.id, "kind": step.kind, "say": say})]
+        events = [FlowEvent("step", {"step": step.id, "kind": step.kind,
+                                     "say": self._script(step)})]
         if step.kind == "result" and self.level is not None:
             events += self._advance()
         elif step.kind == "sealed":
