@@ -63,7 +63,7 @@ def media_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
     folder = tmp_path_factory.mktemp("devices")
     camera = folder / "customer.y4m"
-    write_fake_camera_y4m(camera)
+    write_fake_camera_y4m(camera, name="Alice Chen", id_number=ID_NUMBER)
     yield {
         "camera": camera,
         "consent": write_wav(folder / "consent.wav", "I confirm."),
