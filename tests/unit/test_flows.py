@@ -176,3 +176,13 @@ def test_a_c1_customer_is_never_offered_an_acknowledgement() -> None:
         run.acknowledge("I accept the risk anyway", 2.0)
     assert run.advance("wang")[0].kind == "qc_alert"  # moving on unread is flagged
     assert run.complete
+
+
+def test_a_clause_read_in_two_breaths_counts_once_both_parts_are_heard() -> None:
+    run = ready_for_disclosure("teller")
+    first, second = CLAUSES[0].split(", ")
+    # the keyphrase search found the parts, the second one first in the set it reports
+    run.bank_said("wang", "the annual interest rate of the slowness", 5.0, frozenset({first}))
+    assert "interest_rate" not in run.marked  # half a clause is not a disclosure
+    events = run.bank_said("wang", "fixed for the whole term", 6.0, frozenset({second}))
+    assert [e.data["id"] for e in events if e.kind == "disclosure_marked"] == ["interest_rate"]

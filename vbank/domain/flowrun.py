@@ -17,6 +17,9 @@ from vbank.domain.flows import Flow, Step
 from vbank.domain.quality import forbidden_in, reads_in_full, spot_confirmed, words_of
 
 MODES = ("teller", "digital_human")
+#: found clause parts are exact words: only a word or so may differ where they join (a
+#: misheard transcript gets ``quality.DISCLOSURE_TOLERANCE``; neither may drop a part)
+EXACT = 0.1
 
 
 class FlowError(DomainError):
@@ -59,6 +62,7 @@ class FlowRun:
     labels: dict[str, str] = field(default_factory=dict)
     #: the bank side's recent words, so a clause split over two utterances still counts
     _recent: list[str] = field(default_factory=list)
+    _recent_free: list[str] = field(default_factory=list)
     #: time of the command being handled (stamps alerts raised while moving on)
     _now: float = 0.0
 
@@ -172,16 +176,20 @@ class FlowRun:
         for phrase in sorted(set(forbidden_in(text, phrases)) | spotted_promises):
             events.append(self._alert("forbidden_phrase", at, speaker=speaker, phrase=phrase,
                                       text=text))
-        # clauses (or their parts) a keyphrase search found are exact; the free transcript
-        # of the same speech is not, so it only counts when nothing was found
-        found = sorted(spotted - set(phrases))
-        heard = words_of(" ".join(found)) if found else words_of(text)
-        self._recent = [*self._recent, *heard][-120:]
-        recent = " ".join(self._recent)
+        # Two views of the same speech, each kept over the last few utterances (a reader
+        # pauses at commas): the clauses or parts a keyphrase search found, in reading
+        # order, and the free transcript (words misheard, but nothing missed wholesale).
+        script = " ".join(d.text.get(self.language) for s in self.flow.steps
+                          for d in s.disclosures)
+        found = sorted(spotted - set(phrases), key=lambda p: (script.find(p), p))
+        self._recent = [*self._recent, *words_of(" ".join(found))][-120:]
+        self._recent_free = [*self._recent_free, *words_of(text)][-120:]
+        recent, recent_free = " ".join(self._recent), " ".join(self._recent_free)
         for disclosure in self.step.disclosures:
             clause = disclosure.text.get(self.language)
             if disclosure.id not in self.marked and (
-                    reads_in_full(recent, clause) or clause in spotted):
+                    clause in spotted or reads_in_full(recent, clause, EXACT)
+                    or reads_in_full(recent_free, clause)):
                 self.marked[disclosure.id] = at
                 events.append(FlowEvent("disclosure_marked", {"id": disclosure.id,
                                                               "by": speaker, "at": at}))

@@ -88,6 +88,8 @@ class LegEar:
         except Exception:
             log.exception("recognizing %s speech failed", self.role)
             return
+        log.debug("%s: %.1f s of speech (%s), spotted %s", self.role,
+                  turn.ended - turn.started, heard.mode, spotted)  # never the words: PII
         if heard.text or heard.phrase or spotted:
             self._emit({"event": "speech", "role": self.role, "text": heard.text,
                         "phrase": heard.phrase, "spotted": spotted,
