@@ -10,6 +10,7 @@ apart: it only grows with earning and sets the tier; spending never lowers it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -92,6 +93,16 @@ class PointsAccount:
             account._apply(tx)
         return account
 
+    @classmethod
+    def from_state(cls, customer: str, balance: int, growth: int, lots: list[Lot],
+                   known: Iterable[Transaction] = ()) -> PointsAccount:
+        """An account as stored (balance, growth, the lots that matter), without its history.
+
+        ``known`` are past transactions a command needs (the spend a refund gives back);
+        they are listed, not applied again.
+        """
+        return cls(customer, list(known), balance, growth, {lot.key: lot for lot in lots})
+
     @property
     def tier(self) -> Tier:
         return tier_for(self.growth)
@@ -104,7 +115,7 @@ class PointsAccount:
     # ---------------------------------------------------------------- commands
     def earn(self, key: str, points: int, at: datetime, expires_at: datetime | None,
              reason: str, growth: int | None = None) -> Transaction:
-        if points <= 0:
+        if points < 0 or (points == 0 and not growth):
             raise LedgerError("earned points must be positive")
         return self._append(Transaction(key, Kind.EARN, points, at,
                                         points if growth is None else growth, expires_at,
@@ -187,7 +198,8 @@ class PointsAccount:
         if tx.kind is Kind.REFUND and any(lot_key not in self.lots for lot_key, _ in tx.used):
             raise LedgerError(f"transaction {tx.key} refunds to unknown lots")
         if tx.kind is Kind.EARN:
-            self.lots[tx.key] = Lot(tx.key, tx.points, tx.expires_at)
+            if tx.points:  # an opening of growth value alone makes no lot
+                self.lots[tx.key] = Lot(tx.key, tx.points, tx.expires_at)
             self.growth += tx.growth
         elif tx.kind in (Kind.SPEND, Kind.EXPIRE):
             for lot_key, take in tx.used:
