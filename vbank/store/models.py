@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,6 +34,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: the tier and points the user was created with; the live ones are in the points ledger
     tier: Mapped[str] = mapped_column(String(16), default="standard")
     points: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
@@ -138,3 +151,76 @@ class AuditRead(Base):
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))  # list | read | verify | export | replay
     target: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class PointsAccount(Base):
+    """A customer's spendable balance and growth value: the sum of their transactions."""
+
+    __tablename__ = "points_accounts"
+    __table_args__ = (CheckConstraint("balance >= 0", name="ck_points_accounts_balance"),)
+
+    customer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    balance: Mapped[int] = mapped_column(Integer)
+    growth: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)  # transactions so far
+
+
+class PointsLot(Base):
+    """What is left of one earn (or of what a refund gave back to it), and when it expires."""
+
+    __tablename__ = "points_lots"
+    __table_args__ = (CheckConstraint('"left" >= 0', name="ck_points_lots_left"),)
+
+    customer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    left: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PointsTransaction(Base):
+    """One line of the ledger; append-only. ``used``: ``[[lot key, points], ...]``."""
+
+    __tablename__ = "points_transactions"
+    __table_args__ = (UniqueConstraint("customer", "key", name="uq_points_transactions_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(96))
+    kind: Mapped[str] = mapped_column(String(8))
+    points: Mapped[int] = mapped_column(Integer)
+    growth: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reason: Mapped[str] = mapped_column(String(96))
+    used: Mapped[list[list[Any]]] = mapped_column(JSON)
+
+
+class MallItem(Base):
+    """A catalogue entry: its definition (``domain.mall.parse_item``'s input) and live stock."""
+
+    __tablename__ = "mall_items"
+    __table_args__ = (CheckConstraint("stock >= 0", name="ck_mall_items_stock"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    stock: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean)
+
+
+class MallOrder(Base):
+    """A redemption. ``idempotency_key`` is the client's, unique per customer."""
+
+    __tablename__ = "mall_orders"
+    __table_args__ = (UniqueConstraint("customer", "idempotency_key", name="uq_mall_orders_key"),
+                      Index("ix_mall_orders_customer_item", "customer", "item_id"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))  # placed | cancelled
+    idempotency_key: Mapped[str] = mapped_column(String(96))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -9,8 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vbank.domain.ledger import TIER_FROM, Tier
 from vbank.store import StoreError
-from vbank.store.models import CallSession, Recording, User
+from vbank.store.models import (
+    CallSession,
+    PointsAccount,
+    PointsLot,
+    PointsTransaction,
+    Recording,
+    User,
+)
 
 
 def utcnow() -> datetime:
@@ -29,7 +37,26 @@ async def add_user(db: AsyncSession, username: str, password_hash: str, role: st
     except IntegrityError as exc:
         await db.rollback()
         raise StoreError(f"user {username!r} already exists") from exc
+    if role == "customer":
+        await open_account(db, username, points, Tier(tier))
     return user
+
+
+async def open_account(db: AsyncSession, customer: str, points: int, tier: Tier) -> None:
+    """A new customer's points account, with the opening balance and tier as its first earn.
+
+    A tier given at creation is growth value enough for it; the opening points never expire.
+    """
+    growth = max(points, dict(TIER_FROM)[tier])
+    db.add(PointsAccount(customer=customer, balance=points, growth=growth,
+                         version=1 if points or growth else 0))
+    if points or growth:
+        db.add(PointsTransaction(customer=customer, key="opening", kind="earn", points=points,
+                                 growth=growth, at=utcnow(), expires_at=None, reason="opening",
+                                 used=[]))
+    if points:
+        db.add(PointsLot(customer=customer, key="opening", left=points, expires_at=None))
+    await db.flush()
 
 
 async def get_user(db: AsyncSession, username: str) -> User | None:

@@ -1,0 +1,120 @@
+"""The mall's catalogue and the ledger's reads: items, stock, accounts, transactions, orders.
+
+Writes that move points or sell stock go through ``store.points.PointsDesk``; here are the
+reads, the catalogue's set-up and an administrator's restocking (an atomic ``stock + n``,
+which waits for any batch holding the item's lock).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbank.domain.ledger import tier_for
+from vbank.domain.mall import Item
+from vbank.store import StoreError
+from vbank.store.models import MallItem, MallOrder, PointsAccount, PointsLot, PointsTransaction
+
+
+def item_spec(item: Item) -> dict[str, Any]:
+    """An item as the JSON ``domain.mall.parse_item`` reads back."""
+    spec: dict[str, Any] = {"id": item.id, "name": {"en": item.name.en, "zh": item.name.zh},
+                            "points": item.points, "stock": item.stock, "tier": item.tier.value,
+                            "flash": item.flash, "image": item.image,
+                            "description": {"en": item.description.en,
+                                            "zh": item.description.zh}}
+    if item.per_customer_limit is not None:
+        spec["per_customer_limit"] = item.per_customer_limit
+    for key in ("starts_at", "ends_at"):
+        moment: datetime | None = getattr(item, key)
+        if moment is not None:
+            spec[key] = moment.isoformat()
+    return spec
+
+
+async def add_item(db: AsyncSession, item: Item) -> MallItem:
+    row = MallItem(id=item.id, spec=item_spec(item), stock=item.stock, active=True)
+    db.add(row)
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise StoreError(f"item {item.id!r} already exists") from exc
+    return row
+
+
+async def ensure_items(db: AsyncSession, items: list[Item]) -> int:
+    """Add the catalogue's items that are not in the database yet (stock as configured)."""
+    have = set((await db.execute(select(MallItem.id))).scalars())
+    added = [item for item in items if item.id not in have]
+    for item in added:
+        db.add(MallItem(id=item.id, spec=item_spec(item), stock=item.stock, active=True))
+    await db.flush()
+    return len(added)
+
+
+async def add_stock(db: AsyncSession, item_id: str, quantity: int) -> int:
+    """Restock (or, with a negative quantity, take back unsold stock); the new stock."""
+    row = (await db.execute(
+        update(MallItem).where(MallItem.id == item_id, MallItem.stock + quantity >= 0)
+        .values(stock=MallItem.stock + quantity).returning(MallItem.stock))).scalar_one_or_none()
+    if row is None:
+        exists = await db.get(MallItem, item_id)
+        raise StoreError(f"no item {item_id!r}" if exists is None else
+                         f"only {exists.stock} of {item_id} are in stock")
+    return int(row)
+
+
+async def items(db: AsyncSession) -> list[MallItem]:
+    rows = await db.execute(select(MallItem).where(MallItem.active).order_by(MallItem.id))
+    return list(rows.scalars())
+
+
+async def account(db: AsyncSession, customer: str) -> dict[str, Any]:
+    row = await db.get(PointsAccount, customer)
+    balance, growth = (row.balance, row.growth) if row else (0, 0)
+    return {"balance": balance, "growth": growth, "tier": tier_for(growth).value}
+
+
+async def transactions(db: AsyncSession, customer: str, limit: int = 100,
+                       before: int | None = None) -> list[PointsTransaction]:
+    query = select(PointsTransaction).where(PointsTransaction.customer == customer)
+    if before is not None:
+        query = query.where(PointsTransaction.id < before)
+    rows = await db.execute(query.order_by(PointsTransaction.id.desc()).limit(limit))
+    return list(rows.scalars())
+
+
+async def orders(db: AsyncSession, customer: str, limit: int = 100) -> list[MallOrder]:
+    rows = await db.execute(select(MallOrder).where(MallOrder.customer == customer)
+                            .order_by(MallOrder.created_at.desc(), MallOrder.id).limit(limit))
+    return list(rows.scalars())
+
+
+async def consistency(db: AsyncSession) -> list[str]:
+    """What is wrong with the books, if anything: every balance is the sum of its
+    transactions and of its lots, none is negative, no stock is below zero."""
+    problems = []
+    sums = dict((await db.execute(select(PointsTransaction.customer,
+                                         func.sum(PointsTransaction.points))
+                                  .group_by(PointsTransaction.customer))).tuples().all())
+    lots = dict((await db.execute(select(PointsLot.customer, func.sum(PointsLot.left))
+                                  .group_by(PointsLot.customer))).tuples().all())
+    for row in (await db.execute(select(PointsAccount))).scalars():
+        if row.balance < 0:
+            problems.append(f"{row.customer}: balance {row.balance} is negative")
+        if row.balance != int(sums.get(row.customer) or 0):
+            problems.append(f"{row.customer}: balance {row.balance} but transactions sum to "
+                            f"{int(sums.get(row.customer) or 0)}")
+        if row.balance != int(lots.get(row.customer) or 0):
+            problems.append(f"{row.customer}: balance {row.balance} but lots hold "
+                            f"{int(lots.get(row.customer) or 0)}")
+    for item in (await db.execute(select(MallItem))).scalars():
+        if item.stock < 0:
+            problems.append(f"item {item.id}: stock {item.stock} is negative")
+    return problems
+
