@@ -29,6 +29,7 @@ from vbank.config import Settings
 from vbank.domain.flowrun import FlowRun
 from vbank.domain.queue import BranchQueue, QueueEmpty, Teller, TellerStatus, Ticket
 from vbank.domain.services import SERVICES, priority_for_tier
+from vbank.rewards import Rewards
 from vbank.rtc import AdmissionRefused, RtcError
 from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
@@ -132,6 +133,7 @@ class Branch:
         self.closing = False  # the server is stopping: sockets closing is not a drop
         self._router: asyncio.Future[None] | None = None
         self.business = Business(self)
+        self.rewards: Rewards | None = None  # points for what customers do; set at start
         #: recordings being stored, per session: sealing waits for them
         self._storing: dict[str, set[asyncio.Future[Any]]] = {}
 

@@ -331,6 +331,10 @@ class Business:
             await self._save(live, run)
         await self._tell_flow(live, run)
         await self._act(live, run, events)
+        rewards = self.branch.rewards
+        for event in events:
+            if rewards is not None and event.kind in ("contract_signed", "risk_assessed"):
+                await rewards.award(live.customer, event.kind, live.id)
 
     async def _act(self, live: LiveSession, run: FlowRun, events: list[FlowEvent]) -> None:
         """Do what the events ask of the branch: ears, the digital human's lines, risk."""

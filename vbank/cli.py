@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password", required=True)
     add.add_argument("--skills", default="", help="comma-separated service ids (tellers)")
     add.add_argument("--points", type=int, default=0)
-    add.add_argument("--tier", default="standard")
+    add.add_argument("--tier", default="standard",
+                     choices=["standard", "silver", "gold", "platinum"])
     add.add_argument("--display-name")
     _storage_options(add)
 

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Risk assessments a customer may complete per calendar day (local time); a bank limits
     # retries so that a customer cannot tune answers until a wanted level comes out.
     risk_attempts_per_day: int = Field(3, ge=1, description="risk assessments per day")
+    points_expiry_every_s: float = Field(3600.0, gt=0,
+                                         description="how often expired points are taken")
 
     def tellers_on_duty(self, now: datetime) -> bool:
         """Whether ``now`` (local time) falls within ``teller_hours``."""

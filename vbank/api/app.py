@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,15 +12,19 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from vbank import VbankError, __version__
-from vbank.api import admin, auth, evidence, health, pages, risk, services, ws
+from vbank.api import admin, auth, evidence, health, mall, pages, risk, services, ws
 from vbank.api.pages import WEB_DIR
 from vbank.branch import Branch
 from vbank.config import Settings
+from vbank.domain.mall import MALL_ASSETS, load_mall
+from vbank.rewards import Rewards
 from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
 from vbank.store.db import make_engine, sessionmaker
 from vbank.store.demo import load_demo
 from vbank.store.evidence import branch_key, seal_session
+from vbank.store.mall import ensure_items
+from vbank.store.points import PointsDesk
 from vbank.store.recovery import recover
 
 log = logging.getLogger(__name__)
@@ -32,9 +37,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         app.state.sessions = sessionmaker(engine)
+        app.state.mall = load_mall()
         if settings.demo:
             async with app.state.sessions.begin() as db:
                 await load_demo(db)
+                await ensure_items(db, list(app.state.mall.items.values()))
+        app.state.desk = desk = PointsDesk(settings.database_url, app.state.mall)
+        desk.start()
         interrupted = await recover(app.state.sessions, settings.data)
         app.state.evidence_key = branch_key(settings.data)  # made on first start, 0600
         for session_id in interrupted:  # what was recorded up to the crash, sealed
@@ -45,7 +54,9 @@ def create_app(settings: Settings) -> FastAPI:
         media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)
         branch = Branch(settings, app.state.sessions, media, lag)
         app.state.branch = branch
+        branch.rewards = app.state.rewards = Rewards(desk, app.state.mall, branch.send_to)
         branch.start()
+        expiry = asyncio.create_task(_expire_points(desk, settings.points_expiry_every_s))
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         await media.start(settings.media_workers, settings.recordings_dir.resolve(),
                           settings.ice_host_list, settings.ice_server_list,
@@ -53,15 +64,19 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            expiry.cancel()
             await branch.shutdown()
+            await desk.stop()
             await media.stop()
             await lag.stop()
             await engine.dispose()
 
     app = FastAPI(title="vbank", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    for module in (auth, services, admin, evidence, risk, health, ws, pages):
+    for module in (auth, services, admin, evidence, risk, mall, health, ws, pages):
         app.include_router(module.router)
+    if MALL_ASSETS.is_dir():  # before /static, which would otherwise take its paths
+        app.mount("/static/mall", StaticFiles(directory=MALL_ASSETS), name="mall-pictures")
     if WEB_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
@@ -70,3 +85,13 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     return app
+
+
+async def _expire_points(desk: PointsDesk, every_s: float) -> None:
+    """Expire points past their date now and then (``vbank points expire`` does it at once)."""
+    while True:
+        try:
+            await desk.expire()
+        except Exception:  # a busy database: next time
+            log.warning("points expiry failed; trying again in %.0f s", every_s, exc_info=True)
+        await asyncio.sleep(every_s)

@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from vbank.api.deps import CurrentCustomer, DbDep, SettingsDep
@@ -117,7 +117,7 @@ async def get_questionnaire(_: CurrentCustomer) -> QuestionnairePublic:
              responses={422: {"description": "incomplete or unknown answers"},
                         429: {"description": "too many attempts today"}})
 async def create_assessment(body: AssessmentCreate, customer: CurrentCustomer, db: DbDep,
-                            settings: SettingsDep, now: Now) -> AssessmentPublic:
+                            settings: SettingsDep, now: Now, request: Request) -> AssessmentPublic:
     try:
         row = await record_assessment(db, customer.username, body.answers, now,
                                       per_day=settings.risk_attempts_per_day)
@@ -129,6 +129,7 @@ async def create_assessment(body: AssessmentCreate, customer: CurrentCustomer, d
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _answer_error(exc)) from exc
     await db.commit()
     log.info("risk assessment of %s: %s, score %d", customer.username, row.level, row.score)
+    await request.app.state.rewards.award(customer.username, "risk_assessed", str(row.id))
     return AssessmentPublic(level=RiskLevel(row.level), score=row.score,
                             valid_until=row.valid_until)
 

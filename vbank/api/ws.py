@@ -22,6 +22,7 @@ from vbank.branch import Branch, BranchError
 from vbank.config import Settings
 from vbank.domain import DomainError
 from vbank.store import repo
+from vbank.store.mall import account
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -98,10 +99,13 @@ async def _authenticate(ws: WebSocket, settings: Settings) -> WsConnection | Non
         return None
     async with ws.app.state.sessions() as db:
         user = await repo.get_user(db, principal.username)
+        # a customer's tier is their growth value's, from the points ledger
+        tier = (await account(db, user.username))["tier"] if user is not None and \
+            user.role == Role.CUSTOMER.value else "standard"
     if user is None or user.role != principal.role.value:
         await ws.close(POLICY, "user no longer exists")
         return None
-    return WsConnection(ws, principal, user.display_name, user.tier, list(user.skills))
+    return WsConnection(ws, principal, user.display_name, tier, list(user.skills))
 
 
 async def _dispatch(branch: Branch, conn: WsConnection, message: dict[str, Any]) -> None:

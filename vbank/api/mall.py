@@ -1,0 +1,286 @@
+"""``/api/v1/points`` and ``/api/v1/mall``: a customer's points, the catalogue, redemptions.
+
+A redemption needs an ``Idempotency-Key`` header: the same key with the same body gives back
+the same order and spends nothing; the same key with another body is ``409``. Out of stock
+is ``409``; too few points, over a limit, the wrong tier or outside the sale window ``422``.
+Administrators add items and stock under ``/api/v1/admin/mall``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
+from pydantic import BaseModel, Field
+
+from vbank.api.deps import CurrentCustomer, CurrentUser, DbDep, require
+from vbank.auth import Principal, Role
+from vbank.domain.ledger import TIER_FROM, InsufficientPoints, KeyReused, Tier
+from vbank.domain.mall import Mall, MallError, MallFileError, parse_item, price
+from vbank.store import StoreError
+from vbank.store import mall as catalogue
+from vbank.store.points import DeskUnavailable, OrderResult, PointsDesk
+from vbank.store.risk import as_utc
+
+router = APIRouter(prefix="/api/v1", tags=["mall"])
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+def get_desk(request: Request) -> PointsDesk:
+    return request.app.state.desk
+
+
+def get_mall(request: Request) -> Mall:
+    return request.app.state.mall
+
+
+DeskDep = Annotated[PointsDesk, Depends(get_desk)]
+MallDep = Annotated[Mall, Depends(get_mall)]
+
+
+class PointsPublic(BaseModel):
+    balance: int = Field(description="spendable points")
+    growth: int = Field(description="growth value (成长值): sets the tier, never spent")
+    tier: Tier
+    discount_pct: int
+    early_access_min: int
+    next_tier: Tier | None
+    growth_to_next_tier: int | None
+
+
+class TransactionPublic(BaseModel):
+    id: int
+    key: str
+    kind: str
+    points: int
+    growth: int
+    at: datetime
+    expires_at: datetime | None
+    reason: str
+
+
+class ItemPublic(BaseModel):
+    id: str
+    name: dict[str, str]
+    description: dict[str, str]
+    points: int = Field(description="list price in points")
+    price: int | None = Field(description="what one costs the caller (tier discount); "
+                                           "customers only")
+    stock: int
+    per_customer_limit: int | None
+    tier: Tier
+    starts_at: datetime | None
+    ends_at: datetime | None
+    flash: bool
+    image_url: str | None
+
+
+class RedemptionCreate(BaseModel):
+    item_id: str = Field(min_length=1, max_length=32)
+    quantity: int = Field(1, ge=1, le=100)
+
+
+class OrderPublic(BaseModel):
+    id: str
+    item_id: str
+    quantity: int
+    points: int
+    status: str
+    created_at: datetime
+    cancelled_at: datetime | None
+
+
+class RedemptionPublic(BaseModel):
+    order_id: str
+    points_spent: int
+    balance: int
+    order: OrderPublic
+
+
+class ItemCreate(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    name: dict[str, str] | str
+    points: int = Field(ge=1, le=10_000_000)
+    stock: int = Field(ge=0, le=10_000_000)
+    per_customer_limit: int | None = Field(None, ge=1)
+    tier: Tier = Tier.STANDARD
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    flash: bool = False
+    image: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
+    description: dict[str, str] | str = ""
+
+
+class StockChange(BaseModel):
+    quantity: int = Field(ge=-10_000_000, le=10_000_000, description="added (− takes back)")
+
+
+class StockPublic(BaseModel):
+    id: str
+    stock: int
+
+
+# --------------------------------------------------------------------------- points
+@router.get("/points", response_model=PointsPublic)
+async def my_points(customer: CurrentCustomer, db: DbDep, mall: MallDep) -> PointsPublic:
+    account = await catalogue.account(db, customer.username)
+    tier = Tier(account["tier"])
+    benefit = mall.benefit(tier)
+    higher = [(t, start) for t, start in reversed(TIER_FROM) if start > account["growth"]]
+    return PointsPublic(**account, discount_pct=benefit.discount_pct,
+                        early_access_min=benefit.early_access_min,
+                        next_tier=higher[0][0] if higher else None,
+                        growth_to_next_tier=higher[0][1] - account["growth"] if higher else None)
+
+
+@router.get("/points/transactions", response_model=list[TransactionPublic])
+async def my_transactions(customer: CurrentCustomer, db: DbDep,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                          before: Annotated[int | None, Query(ge=1)] = None,
+                          ) -> list[TransactionPublic]:
+    """The customer's ledger, newest first; page with ``before`` (an id)."""
+    rows = await catalogue.transactions(db, customer.username, limit, before)
+    return [TransactionPublic(id=r.id, key=r.key, kind=r.kind, points=r.points, growth=r.growth,
+                              at=as_utc(r.at), reason=r.reason,
+                              expires_at=None if r.expires_at is None else as_utc(r.expires_at))
+            for r in rows]
+
+
+# --------------------------------------------------------------------------- the mall
+@router.get("/mall/items", response_model=list[ItemPublic])
+async def list_items(user: CurrentUser, db: DbDep, mall: MallDep) -> list[ItemPublic]:
+    benefit = None
+    if user.role is Role.CUSTOMER:
+        benefit = mall.benefit(Tier((await catalogue.account(db, user.username))["tier"]))
+    out = []
+    for row in await catalogue.items(db):
+        item = parse_item(row.spec, f"item {row.id}")
+        out.append(ItemPublic(
+            id=item.id, name={"en": item.name.en, "zh": item.name.zh},
+            description={"en": item.description.en, "zh": item.description.zh},
+            points=item.points, price=None if benefit is None else price(item, 1, benefit),
+            stock=row.stock, per_customer_limit=item.per_customer_limit, tier=item.tier,
+            starts_at=item.starts_at, ends_at=item.ends_at, flash=item.flash,
+            image_url=f"/static/mall/{item.image}" if item.image else None))
+    return out
+
+
+def _order(result: OrderResult) -> RedemptionPublic:
+    o = result.order
+    order = OrderPublic(id=o["id"], item_id=o["item_id"], quantity=o["quantity"],
+                        points=o["points"], status=o["status"], created_at=as_utc(o["created_at"]),
+                        cancelled_at=None if o["cancelled_at"] is None else
+                        as_utc(o["cancelled_at"]))
+    return RedemptionPublic(order_id=order.id, points_spent=0 if result.replayed else order.points,
+                            balance=result.balance, order=order)
+
+
+def _refused(exc: Exception) -> HTTPException:
+    if isinstance(exc, KeyReused):
+        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
+    if isinstance(exc, InsufficientPoints):
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                             f"too few points: {exc}")
+    if isinstance(exc, MallError):
+        return HTTPException(exc.status, str(exc))
+    if isinstance(exc, DeskUnavailable):
+        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc),
+                             headers={"Retry-After": "1"})
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
+IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=96,
+                                       pattern=r"^[\x21-\x7e]+$",
+                                       description="one per redemption the customer means; "
+                                                   "reuse it to retry safely")]
+
+
+@router.post("/mall/redemptions", response_model=RedemptionPublic,
+             status_code=status.HTTP_201_CREATED,
+             responses={409: {"description": "out of stock, or the key was used for another "
+                                             "redemption"},
+                        422: {"description": "too few points, over the limit, tier, window"},
+                        503: {"description": "try again with the same key"}})
+async def redeem(body: RedemptionCreate, customer: CurrentCustomer, desk: DeskDep,
+                 key: IdempotencyKey, request: Request, response: Response) -> RedemptionPublic:
+    digest = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
+    try:
+        result = await desk.redeem(customer.username, body.item_id, body.quantity, key, digest)
+    except (MallError, InsufficientPoints, KeyReused, DeskUnavailable) as exc:
+        raise _refused(exc) from exc
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        await request.app.state.branch.send_to(customer.username, {
+            "type": "redeemed", "order_id": result.order["id"], "item_id": body.item_id,
+            "quantity": body.quantity, "points": result.order["points"],
+            "balance": result.balance})
+    return _order(result)
+
+
+@router.get("/mall/redemptions", response_model=list[OrderPublic])
+async def my_orders(customer: CurrentCustomer, db: DbDep) -> list[OrderPublic]:
+    return [OrderPublic(id=o.id, item_id=o.item_id, quantity=o.quantity, points=o.points,
+                        status=o.status, created_at=as_utc(o.created_at),
+                        cancelled_at=None if o.cancelled_at is None else as_utc(o.cancelled_at))
+            for o in await catalogue.orders(db, customer.username)]
+
+
+@router.post("/mall/redemptions/{order_id}/cancel", response_model=RedemptionPublic,
+             responses={404: {"description": "no such order of yours"}})
+async def cancel(order_id: Annotated[str, Path(max_length=32)], customer: CurrentCustomer,
+                 desk: DeskDep) -> RedemptionPublic:
+    """Cancel an order: its points come back (with their old expiry) and so does the stock.
+    Cancelling a cancelled order changes nothing."""
+    try:
+        result = await desk.cancel(customer.username, order_id)
+    except (MallError, DeskUnavailable) as exc:
+        raise _refused(exc) from exc
+    out = _order(result)
+    out.points_spent = 0 if result.replayed else -result.order["points"]
+    return out
+
+
+# --------------------------------------------------------------------------- administration
+@router.post("/admin/mall/items", response_model=StockPublic,
+             status_code=status.HTTP_201_CREATED, tags=["admin"])
+async def add_item(body: ItemCreate, _: Admin, db: DbDep) -> StockPublic:
+    spec: dict[str, Any] = body.model_dump(exclude_none=True)
+    for key in ("starts_at", "ends_at"):
+        if key in spec:
+            moment = spec[key]
+            spec[key] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    try:
+        item = parse_item(spec, "item")
+        row = await catalogue.add_item(db, item)
+        await db.commit()
+    except MallFileError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except StoreError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return StockPublic(id=row.id, stock=row.stock)
+
+
+@router.post("/admin/mall/items/{item_id}/stock", response_model=StockPublic, tags=["admin"])
+async def add_stock(item_id: str, body: StockChange, _: Admin, db: DbDep) -> StockPublic:
+    try:
+        stock = await catalogue.add_stock(db, item_id, body.quantity)
+        await db.commit()
+    except StoreError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND if "no item" in str(exc)
+                            else status.HTTP_409_CONFLICT, str(exc)) from exc
+    return StockPublic(id=item_id, stock=stock)
+
