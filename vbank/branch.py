@@ -409,8 +409,12 @@ class Branch:
                 live.agent_started = True
                 client = self.media.placement[session_id]
                 scripted = self.business.has_flow(live.service)
+                points = None
+                if not scripted and self.rewards is not None:
+                    points = await self.rewards.facts(live.customer)
                 await client.request("start_digital_human", session_id=session_id,
-                                     language=self.settings.lang, scripted=scripted)
+                                     language=self.settings.lang, scripted=scripted,
+                                     points=points)
                 if scripted:
                     self._spawn(self.business.start_for_agent(live))
             else:

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out_dir", type=Path)
     _storage_options(export)
 
+    points = sub.add_parser("points", help="the points ledger").add_subparsers(
+        dest="action", required=True)
+    _storage_options(points.add_parser(
+        "expire", help="expire every earned point past its date now (the server also does "
+                       "it periodically)"))
+
     scenario = sub.add_parser("scenario", help="scenario files").add_subparsers(
         dest="action", required=True)
     check = scenario.add_parser("check", help="check files without running them")
@@ -174,6 +180,25 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_points_expire(args: argparse.Namespace) -> int:
+    from vbank.domain.mall import MALL_PATH, load_mall
+    from vbank.store.db import upgrade
+    from vbank.store.points import PointsDesk
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+
+    async def run() -> int:
+        desk = PointsDesk(settings.database_url, load_mall(settings.mall or MALL_PATH))
+        try:
+            return await desk.expire()
+        finally:
+            await desk.stop()
+
+    print(f"expired {asyncio.run(run())} points")
+    return 0
+
+
 def cmd_evidence(args: argparse.Namespace) -> int:
     """verify: 0 intact, 1 each problem printed, 2 unknown session; export: the same codes."""
     import getpass
@@ -257,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_db_upgrade(args)
     if args.command == "evidence":
         return cmd_evidence(args)
+    if args.command == "points":
+        return cmd_points_expire(args)
     if args.command == "bench":
         return cmd_bench(args)
     if args.command == "scenario" and args.action == "run":

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # Risk assessments a customer may complete per calendar day (local time); a bank limits
     # retries so that a customer cannot tune answers until a wanted level comes out.
     risk_attempts_per_day: int = Field(3, ge=1, description="risk assessments per day")
+    mall: Path | None = Field(None, description="the mall file (earn rules, tiers, items, "
+                                                "lotteries, task chains); default "
+                                                "scenes/mall.yaml")
     points_expiry_every_s: float = Field(3600.0, gt=0,
                                          description="how often expired points are taken")
 

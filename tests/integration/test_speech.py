@@ -11,8 +11,10 @@ import pytest
 from vbank.rtc.packets import MediaPacket
 from vbank.rtc.peer import encode_opus_tone
 from vbank.speech import SpeechError
+from vbank.speech.agent import Faq
 from vbank.speech.asr import PocketSphinxRecognizer, VoskRecognizer, packaged_korean_model
 from vbank.speech.audio import RATE, rms_dbfs
+from vbank.speech.digital_human import FAQ_PATH
 from vbank.speech.intents import Embedder, IntentMatcher
 from vbank.speech.tracks import OpusDecoderTap, SpeechTrack
 from vbank.speech.tts import EspeakSynthesizer, PiperSynthesizer
@@ -92,6 +94,16 @@ def test_intents_match_paraphrases_and_reject_out_of_scope() -> None:
     assert matcher.match("I don't want to talk to a machine").intent == "talk_to_person"
     assert matcher.match("what's the weather like").intent is None
     assert matcher.match("").intent is None
+
+
+def test_the_faq_tells_points_questions_from_queue_questions() -> None:
+    faq = Faq.load(FAQ_PATH)
+    matcher = IntentMatcher(Embedder(), faq.examples)
+    assert matcher.match("how many points have I got").intent == "my_points"
+    assert matcher.match("what's my points balance please").intent == "my_points"
+    assert matcher.match("what can I get for my points").intent == "points_items"
+    assert matcher.match("what rewards can I redeem").intent == "points_items"
+    assert matcher.match("how many people are in front of me").intent == "queue_status"
 
 
 def test_opus_tap_decodes_what_the_server_relays() -> None:

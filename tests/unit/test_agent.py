@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from vbank.speech import SpeechError
-from vbank.speech.agent import Conversation, End, Faq, HandOver, Heard, Say, Silence
+from vbank.speech.agent import (
+    Conversation,
+    End,
+    Faq,
+    HandOver,
+    Heard,
+    PointsFacts,
+    Say,
+    Silence,
+)
 
 FAQ = Faq.load(Path(__file__).resolve().parents[2] / "scenes" / "faq.yaml")
 
@@ -57,3 +66,32 @@ def test_a_broken_faq_file_is_refused_by_name(tmp_path: Path) -> None:
     bad.write_text("intents: [1, 2]")
     with pytest.raises(SpeechError, match=r"faq\.yaml: not a valid FAQ file"):
         Faq.load(bad)
+
+
+FACTS = PointsFacts(balance=420, tier="silver",
+                    affordable=(({"en": "Folding umbrella", "zh": "折叠雨伞"}, 285),
+                                ({"en": "Coffee voucher", "zh": "咖啡券"}, 76)),
+                    cheapest=({"en": "Coffee voucher", "zh": "咖啡券"}, 76))
+
+
+def test_points_answers_tell_the_balance_tier_and_what_it_buys() -> None:
+    c = Conversation(FAQ, points=FACTS)
+    balance = c.hear(Heard("how many points do I have", "my_points"))[0]
+    assert isinstance(balance, Say) and "420 points" in balance.text and "silver" in balance.text
+    items = c.hear(Heard("what can I get", "points_items"))[0]
+    assert isinstance(items, Say) and items.text == (
+        "With your points you can get Folding umbrella or Coffee voucher.")
+    zh = Conversation(FAQ, language="zh", points=FACTS)
+    assert "420积分" in zh.hear(Heard("积分", "my_points"))[0].text  # type: ignore[union-attr]
+    assert "折叠雨伞、咖啡券" in zh.hear(Heard("兑换", "points_items"))[0].text  # type: ignore[union-attr]
+
+
+def test_points_answers_when_nothing_is_affordable_or_nothing_is_known() -> None:
+    poor = Conversation(FAQ, points=PointsFacts.from_dict(
+        {"balance": 10, "tier": "standard", "affordable": [],
+         "cheapest": [{"en": "Coffee voucher", "zh": "咖啡券"}, 80]}))
+    said = poor.hear(Heard("what can I redeem", "points_items"))[0]
+    assert isinstance(said, Say) and "Coffee voucher, needs 80 points" in said.text
+    unknown = Conversation(FAQ)  # the server could not tell: never a made-up number
+    assert texts(unknown.hear(Heard("my points", "my_points"))) == ["points_unknown",
+                                                                    "anything_else"]

@@ -12,18 +12,29 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from vbank import VbankError, __version__
-from vbank.api import admin, auth, evidence, health, mall, pages, risk, services, ws
+from vbank.api import (
+    admin,
+    auth,
+    evidence,
+    health,
+    mall,
+    pages,
+    risk,
+    services,
+    visits,
+    ws,
+)
 from vbank.api.pages import WEB_DIR
 from vbank.branch import Branch
 from vbank.config import Settings
-from vbank.domain.mall import MALL_ASSETS, load_mall
+from vbank.domain.mall import MALL_ASSETS, MALL_PATH, load_mall
 from vbank.rewards import Rewards
 from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
 from vbank.store.db import make_engine, sessionmaker
 from vbank.store.demo import load_demo
 from vbank.store.evidence import branch_key, seal_session
-from vbank.store.mall import ensure_items
+from vbank.store.mall import ensure_items, ensure_prizes
 from vbank.store.points import PointsDesk
 from vbank.store.recovery import recover
 
@@ -37,11 +48,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         app.state.sessions = sessionmaker(engine)
-        app.state.mall = load_mall()
+        app.state.mall = load_mall(settings.mall or MALL_PATH)
         if settings.demo:
             async with app.state.sessions.begin() as db:
                 await load_demo(db)
                 await ensure_items(db, list(app.state.mall.items.values()))
+        async with app.state.sessions.begin() as db:  # lottery prize pools, once
+            await ensure_prizes(db, list(app.state.mall.lotteries.values()))
         app.state.desk = desk = PointsDesk(settings.database_url, app.state.mall)
         desk.start()
         interrupted = await recover(app.state.sessions, settings.data)
@@ -54,7 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
         media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)
         branch = Branch(settings, app.state.sessions, media, lag)
         app.state.branch = branch
-        branch.rewards = app.state.rewards = Rewards(desk, app.state.mall, branch.send_to)
+        branch.rewards = app.state.rewards = Rewards(desk, app.state.mall, branch.send_to,
+                                                     app.state.sessions)
         branch.start()
         expiry = asyncio.create_task(_expire_points(desk, settings.points_expiry_every_s))
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="vbank", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    for module in (auth, services, admin, evidence, risk, mall, health, ws, pages):
+    for module in (auth, services, admin, evidence, risk, mall, visits, health, ws, pages):
         app.include_router(module.router)
     if MALL_ASSETS.is_dir():  # before /static, which would otherwise take its paths
         app.mount("/static/mall", StaticFiles(directory=MALL_ASSETS), name="mall-pictures")

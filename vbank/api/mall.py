@@ -254,6 +254,131 @@ async def cancel(order_id: Annotated[str, Path(max_length=32)], customer: Curren
     return out
 
 
+# --------------------------------------------------------------------------- campaigns
+class PrizePublic(BaseModel):
+    id: str
+    name: dict[str, str]
+    chance_pct: float = Field(description="the chance one draw wins it, while it lasts")
+    points: int = Field(description="points credited when won; 0: goods")
+    stock: int
+    image_url: str | None
+
+
+class LotteryPublic(BaseModel):
+    id: str
+    name: dict[str, str]
+    cost: int
+    per_customer_per_day: int | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    prizes: list[PrizePublic]
+    draws_today: int | None = Field(description="the caller's draws today; customers only")
+
+
+class TaskChainPublic(BaseModel):
+    id: str
+    name: dict[str, str]
+    steps: list[str]
+    points: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+    done: int | None = Field(description="steps the caller has done, in order; customers only")
+    completed: bool | None
+
+
+class CampaignsPublic(BaseModel):
+    lotteries: list[LotteryPublic]
+    task_chains: list[TaskChainPublic]
+
+
+class DrawPublic(BaseModel):
+    draw_id: str
+    lottery_id: str
+    prize: PrizePublic | None = Field(description="what the draw won; null: nothing")
+    points_spent: int
+    balance: int
+    at: datetime
+
+
+def _prize(mall: Mall, lottery_id: str, prize_id: str | None,
+           stock: dict[tuple[str, str], int]) -> PrizePublic | None:
+    lottery = mall.lotteries.get(lottery_id)
+    prize = next((p for p in lottery.prizes if p.id == prize_id), None) if lottery else None
+    if lottery is None or prize is None:
+        return None
+    return PrizePublic(id=prize.id, name={"en": prize.name.en, "zh": prize.name.zh},
+                       chance_pct=round(100 * prize.odds / lottery.out_of, 3),
+                       points=prize.points, stock=stock.get((lottery_id, prize.id), 0),
+                       image_url=f"/static/mall/{prize.image}" if prize.image else None)
+
+
+@router.get("/campaigns", response_model=CampaignsPublic)
+async def campaigns(user: CurrentUser, db: DbDep, mall: MallDep) -> CampaignsPublic:
+    """Lotteries with their pools and odds, task chains with the caller's progress."""
+    customer = user.username if user.role is Role.CUSTOMER else None
+    stock = await catalogue.prize_stock(db)
+    drawn: dict[str, int] = {}
+    if customer is not None:
+        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0,
+                                                       microsecond=0)
+        for d in await catalogue.draws(db, customer, limit=1000):
+            if as_utc(d.at) >= midnight:
+                drawn[d.lottery_id] = drawn.get(d.lottery_id, 0) + 1
+    lotteries = [LotteryPublic(
+        id=lot.id, name={"en": lot.name.en, "zh": lot.name.zh}, cost=lot.cost,
+        per_customer_per_day=lot.per_customer_per_day, starts_at=lot.starts_at,
+        ends_at=lot.ends_at, draws_today=None if customer is None else drawn.get(lot.id, 0),
+        prizes=[p for p in (_prize(mall, lot.id, prize.id, stock) for prize in lot.prizes)
+                if p is not None]) for lot in mall.lotteries.values()]
+    chains = []
+    for chain in mall.task_chains.values():
+        done = None
+        if customer is not None:
+            done = chain.progress(await catalogue.events_earned(db, customer, chain.steps))
+        chains.append(TaskChainPublic(
+            id=chain.id, name={"en": chain.name.en, "zh": chain.name.zh},
+            steps=list(chain.steps), points=chain.points, starts_at=chain.starts_at,
+            ends_at=chain.ends_at, done=done,
+            completed=None if done is None else done == len(chain.steps)))
+    return CampaignsPublic(lotteries=lotteries, task_chains=chains)
+
+
+@router.post("/lotteries/{lottery_id}/draws", response_model=DrawPublic,
+             status_code=status.HTTP_201_CREATED,
+             responses={409: {"description": "the key was used for another request"},
+                        422: {"description": "too few points, the day's draws used, closed"},
+                        503: {"description": "try again with the same key"}})
+async def draw(lottery_id: Annotated[str, Path(max_length=32)], customer: CurrentCustomer,
+               desk: DeskDep, mall: MallDep, db: DbDep, key: IdempotencyKey,
+               response: Response) -> DrawPublic:
+    """One draw: its cost is spent and at most one prize is won, never one the pool is out
+    of. The same ``Idempotency-Key`` again gives back the same draw."""
+    digest = hashlib.sha256(f"draw:{lottery_id}".encode()).hexdigest()
+    try:
+        result = await desk.draw(customer.username, lottery_id, key, digest)
+    except (MallError, InsufficientPoints, KeyReused, DeskUnavailable) as exc:
+        raise _refused(exc) from exc
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    d = result.draw
+    return DrawPublic(draw_id=d["id"], lottery_id=d["lottery_id"],
+                      prize=_prize(mall, d["lottery_id"], d["prize_id"],
+                                   await catalogue.prize_stock(db)),
+                      points_spent=0 if result.replayed else d["cost"], balance=result.balance,
+                      at=as_utc(d["at"]))
+
+
+@router.get("/lotteries/draws", response_model=list[DrawPublic])
+async def my_draws(customer: CurrentCustomer, db: DbDep, mall: MallDep) -> list[DrawPublic]:
+    """The customer's draws, newest first (``balance`` is today's)."""
+    stock = await catalogue.prize_stock(db)
+    balance = (await catalogue.account(db, customer.username))["balance"]
+    return [DrawPublic(draw_id=d.id, lottery_id=d.lottery_id,
+                       prize=_prize(mall, d.lottery_id, d.prize_id, stock),
+                       points_spent=d.cost, balance=balance, at=as_utc(d.at))
+            for d in await catalogue.draws(db, customer.username)]
+
+
 # --------------------------------------------------------------------------- administration
 @router.post("/admin/mall/items", response_model=StockPublic,
              status_code=status.HTTP_201_CREATED, tags=["admin"])

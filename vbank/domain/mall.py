@@ -89,11 +89,81 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class Prize:
+    """One prize of a lottery: goods (delivered like an order) or ``points`` credited."""
+
+    id: str
+    name: Text
+    odds: int  # chances in the lottery's ``out_of``
+    stock: int  # the pool's opening inventory; the store keeps the live count
+    points: int = 0  # a points prize; 0: goods
+    image: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Lottery:
+    """A lucky draw (抽奖): each draw costs ``cost`` points and wins at most one prize.
+
+    A draw rolls once in ``out_of``; each prize owns ``odds`` of those chances, the rest
+    win nothing. A roll that lands on a prize whose inventory is gone wins nothing either:
+    the odds the customer was shown never grow for the prizes that are left, and no prize
+    is ever given that the pool does not hold.
+    """
+
+    id: str
+    name: Text
+    cost: int
+    out_of: int
+    prizes: tuple[Prize, ...]
+    per_customer_per_day: int | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def prize_for(self, roll: int, stock: Mapping[str, int]) -> Prize | None:
+        """The prize a roll in ``[0, out_of)`` wins, given what is left of each."""
+        if not 0 <= roll < self.out_of:
+            raise ValueError(f"roll {roll} outside 0..{self.out_of - 1}")
+        edge = 0
+        for prize in self.prizes:
+            edge += prize.odds
+            if roll < edge:
+                return prize if stock.get(prize.id, 0) > 0 else None
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChain:
+    """Do these things in this order (each an earn rule's event) for a reward (任务链)."""
+
+    id: str
+    name: Text
+    steps: tuple[str, ...]
+    points: int
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def progress(self, events: list[tuple[datetime, str]]) -> int:
+        """How many steps are done, in order, by ``events`` (time, event), oldest first;
+        only events inside the chain's window count."""
+        done = 0
+        for at, event in sorted(events):
+            if done == len(self.steps):
+                break
+            if (self.starts_at and at < self.starts_at) or (self.ends_at and at >= self.ends_at):
+                continue
+            if event == self.steps[done]:
+                done += 1
+        return done
+
+
+@dataclass(frozen=True, slots=True)
 class Mall:
     items: dict[str, Item]
     earn: dict[str, EarnRule]
     tiers: dict[Tier, TierBenefit]
     expiry_days: int | None  # earned points expire after this many days; None: never
+    lotteries: dict[str, Lottery] = field(default_factory=dict)
+    task_chains: dict[str, TaskChain] = field(default_factory=dict)
 
     def benefit(self, tier: Tier) -> TierBenefit:
         return self.tiers.get(tier, TierBenefit())
@@ -136,6 +206,23 @@ def check_redemption(item: Item, quantity: int, tier: Tier, benefit: TierBenefit
     if cost > balance:
         raise InsufficientPoints(cost, balance)
     return cost
+
+
+class UnknownLottery(MallError):
+    status = 404
+
+
+def check_draw(lottery: Lottery, draws_today: int, balance: int, now: datetime) -> int:
+    """The points one draw costs, or the error that refuses it."""
+    if (lottery.starts_at is not None and now < lottery.starts_at) or (
+            lottery.ends_at is not None and now >= lottery.ends_at):
+        raise NotOnSale(f"the {lottery.id} draw is not open now")
+    if lottery.per_customer_per_day is not None and draws_today >= lottery.per_customer_per_day:
+        raise OverLimit(f"{lottery.id} allows {lottery.per_customer_per_day} draws a day; "
+                        f"you have had {draws_today}")
+    if lottery.cost > balance:
+        raise InsufficientPoints(lottery.cost, balance)
+    return lottery.cost
 
 
 # ---------------------------------------------------------------------- the mall file
@@ -208,7 +295,8 @@ def parse_item(node: Any, where: str) -> Item:
 def parse_mall(node: Any, source: str) -> Mall:
     if not isinstance(node, Mapping):
         raise MallFileError(f"{source}: must be a mapping")
-    unknown = sorted(set(node) - {"items", "earn", "tiers", "expiry_days"})
+    unknown = sorted(set(node) - {"items", "earn", "tiers", "expiry_days", "lotteries",
+                                  "task_chains"})
     if unknown:
         raise MallFileError(f"{source}: unknown key {unknown[0]}")
     items: dict[str, Item] = {}
@@ -237,8 +325,83 @@ def parse_mall(node: Any, source: str) -> Mall:
         if tiers[tier].discount_pct > 90:
             raise MallFileError(f"{where}: discount_pct must be at most 90")
     expiry = node.get("expiry_days")
+    lotteries: dict[str, Lottery] = {}
+    for i, raw in enumerate(node.get("lotteries") or []):
+        lottery = _lottery(raw, f"{source}: lotteries[{i}]")
+        if lottery.id in lotteries:
+            raise MallFileError(f"{source}: lotteries[{i}]: id {lottery.id} is used twice")
+        lotteries[lottery.id] = lottery
+    chains: dict[str, TaskChain] = {}
+    for i, raw in enumerate(node.get("task_chains") or []):
+        chain = _chain(raw, f"{source}: task_chains[{i}]", earn)
+        if chain.id in chains:
+            raise MallFileError(f"{source}: task_chains[{i}]: id {chain.id} is used twice")
+        chains[chain.id] = chain
     return Mall(items, earn, tiers,
-                None if expiry is None else _int(node, "expiry_days", source, low=1))
+                None if expiry is None else _int(node, "expiry_days", source, low=1),
+                lotteries, chains)
+
+
+def _id(node: Mapping[str, Any], where: str) -> str:
+    value = node.get("id")
+    if not isinstance(value, str) or not ID.match(value):
+        raise MallFileError(f"{where}: id must match {ID.pattern}")
+    return value
+
+
+def _keys(node: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
+    if not isinstance(node, Mapping):
+        raise MallFileError(f"{where} must be a mapping")
+    unknown = sorted(set(node) - allowed)
+    if unknown:
+        raise MallFileError(f"{where}: unknown key {unknown[0]}")
+    return node
+
+
+def _lottery(node: Any, where: str) -> Lottery:
+    node = _keys(node, {"id", "name", "cost", "out_of", "prizes", "per_customer_per_day",
+                        "starts_at", "ends_at"}, where)
+    lottery_id = _id(node, where)
+    where = f"{where} ({lottery_id})"
+    out_of = _int(node, "out_of", where, low=1)
+    prizes: list[Prize] = []
+    for i, raw in enumerate(node.get("prizes") or []):
+        at = f"{where}: prizes[{i}]"
+        raw = _keys(raw, {"id", "name", "odds", "stock", "points", "image"}, at)
+        prize_id = _id(raw, at)
+        if any(p.id == prize_id for p in prizes):
+            raise MallFileError(f"{at}: id {prize_id} is used twice")
+        prizes.append(Prize(prize_id, _text(raw.get("name", prize_id), f"{at}: name"),
+                            _int(raw, "odds", at, low=1), _int(raw, "stock", at),
+                            _int(raw, "points", at, 0), str(raw.get("image", ""))))
+    if not prizes:
+        raise MallFileError(f"{where}: a lottery needs prizes")
+    if sum(p.odds for p in prizes) > out_of:
+        raise MallFileError(f"{where}: the prizes' odds add up to more than out_of ({out_of})")
+    limit = node.get("per_customer_per_day")
+    lottery = Lottery(lottery_id, _text(node.get("name", lottery_id), f"{where}: name"),
+                      _int(node, "cost", where, low=1), out_of, tuple(prizes),
+                      None if limit is None else _int(node, "per_customer_per_day", where, low=1),
+                      _time(node, "starts_at", where), _time(node, "ends_at", where))
+    if lottery.starts_at and lottery.ends_at and lottery.ends_at <= lottery.starts_at:
+        raise MallFileError(f"{where}: ends_at must come after starts_at")
+    return lottery
+
+
+def _chain(node: Any, where: str, earn: Mapping[str, EarnRule]) -> TaskChain:
+    node = _keys(node, {"id", "name", "steps", "points", "starts_at", "ends_at"}, where)
+    chain_id = _id(node, where)
+    where = f"{where} ({chain_id})"
+    steps = node.get("steps")
+    if not isinstance(steps, list) or len(steps) < 2:
+        raise MallFileError(f"{where}: steps must list at least two events")
+    for step in steps:
+        if step not in earn:
+            raise MallFileError(f"{where}: step {step!r} is not an earn rule's event "
+                                f"({', '.join(sorted(earn))})")
+    return TaskChain(chain_id, _text(node.get("name", chain_id), f"{where}: name"),
+                     tuple(str(s) for s in steps), _int(node, "points", where, low=1),
+                     _time(node, "starts_at", where), _time(node, "ends_at", where))
 
 
 @cache

@@ -72,12 +72,15 @@ class MediaNode:
                 raise RtcError("the customer's media must be connected first")
             if self.speech is None:
                 raise RtcError("the digital human is switched off on this server")
+            from vbank.speech.agent import PointsFacts
             from vbank.speech.digital_human import DigitalHuman
 
             session_id = call.session_id
             agent = DigitalHuman(self.speech, str(command.get("language", "en")),
                                  lambda e: self._emit({"session_id": session_id, **e}),
                                  scripted=bool(command.get("scripted")))
+            if command.get("points") is not None:  # what it may say of the customer's points
+                agent.conversation.points = PointsFacts.from_dict(command["points"])
             call.attach_agent(agent)
             agent.start()
             return {}

@@ -30,7 +30,41 @@ LINES = {
               "zh": "您在人工柜员队列中排第{position}位。"},
     "queue_none": {"en": "There is nobody waiting for a teller right now.",
                    "zh": "目前没有人在排队等候人工柜员。"},
+    "points": {"en": "You have {balance} points, and you are a {tier} customer.",
+               "zh": "您目前有{balance}积分，会员等级为{tier}。"},
+    "points_unknown": {"en": "I cannot see your points right now. The points mall on our "
+                             "website shows your balance.",
+                       "zh": "暂时无法查询您的积分，您可以在积分商城查看余额。"},
+    "points_items": {"en": "With your points you can get {items}.",
+                     "zh": "用您的积分可以兑换{items}。"},
+    "points_items_none": {"en": "Nothing in the mall is within your points yet. The cheapest "
+                                "item, {item}, needs {points} points.",
+                          "zh": "您的积分暂时还不够兑换商品，最便宜的{item}需要{points}积分。"},
 }
+TIER_NAMES = {"standard": {"en": "standard", "zh": "普通"},
+              "silver": {"en": "silver", "zh": "银卡"},
+              "gold": {"en": "gold", "zh": "金卡"},
+              "platinum": {"en": "platinum", "zh": "白金"}}
+
+
+@dataclass(frozen=True, slots=True)
+class PointsFacts:
+    """What the digital human may tell a customer about their points, given by the server
+    when it starts (the worker it runs in has no database)."""
+
+    balance: int
+    tier: str
+    #: what the customer can afford now, dearest first: ({en, zh} name, price)
+    affordable: tuple[tuple[dict[str, str], int], ...] = ()
+    #: the cheapest item in stock, when none is affordable
+    cheapest: tuple[dict[str, str], int] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PointsFacts:
+        cheapest = data.get("cheapest")
+        return cls(int(data["balance"]), str(data["tier"]),
+                   tuple((dict(n), int(p)) for n, p in data.get("affordable", [])),
+                   None if cheapest is None else (dict(cheapest[0]), int(cheapest[1])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +127,8 @@ class Conversation:
     ended: bool = False
     #: the customer's place in the teller queue, kept current by the caller
     queue_position: int | None = None
+    #: the customer's points and what they buy, when the server told
+    points: PointsFacts | None = None
     said: list[Say] = field(default_factory=list)
 
     def _line(self, key: str, **values: object) -> Say:
@@ -117,6 +153,8 @@ class Conversation:
         if answer == "QUEUE_STATUS":
             say = (self._line("queue", position=self.queue_position) if self.queue_position
                    else self._line("queue_none"))
+        elif answer in ("POINTS_BALANCE", "POINTS_ITEMS"):
+            say = self._points(answer)
         else:
             say = Say(answer, intent)
         follow = self.faq.then.get(intent)
@@ -127,6 +165,25 @@ class Conversation:
             self.ended = True
             return self._record([say, End()])
         return self._record([say, self._line("anything_else")])
+
+    def _points(self, answer: str) -> Say:
+        facts, lang = self.points, self.language
+        if facts is None:
+            return self._line("points_unknown")
+        if answer == "POINTS_BALANCE":
+            tier = TIER_NAMES.get(facts.tier, {}).get(lang, facts.tier)
+            return self._line("points", balance=facts.balance, tier=tier)
+        if facts.affordable:
+            sep = "、" if lang == "zh" else ", "
+            names = [n.get(lang, n["en"]) for n, _ in facts.affordable[:3]]
+            items = sep.join(names) if lang == "zh" or len(names) < 2 else \
+                f"{', '.join(names[:-1])} or {names[-1]}"
+            return self._line("points_items", items=items)
+        if facts.cheapest is not None:
+            name, points = facts.cheapest
+            return self._line("points_items_none", item=name.get(lang, name["en"]),
+                              points=points)
+        return self._line("points_unknown")
 
     def _record(self, actions: list[Action]) -> list[Action]:
         self.said += [a for a in actions if isinstance(a, Say)]

@@ -15,9 +15,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbank.domain.ledger import tier_for
-from vbank.domain.mall import Item
+from vbank.domain.mall import Item, Lottery
 from vbank.store import StoreError
-from vbank.store.models import MallItem, MallOrder, PointsAccount, PointsLot, PointsTransaction
+from vbank.store.models import (
+    LotteryDraw,
+    LotteryPrize,
+    MallItem,
+    MallOrder,
+    PointsAccount,
+    PointsLot,
+    PointsTransaction,
+)
+from vbank.store.risk import as_utc
 
 
 def item_spec(item: Item) -> dict[str, Any]:
@@ -55,6 +64,42 @@ async def ensure_items(db: AsyncSession, items: list[Item]) -> int:
         db.add(MallItem(id=item.id, spec=item_spec(item), stock=item.stock, active=True))
     await db.flush()
     return len(added)
+
+
+async def ensure_prizes(db: AsyncSession, lotteries: list[Lottery]) -> int:
+    """Fill the pools of prizes that have none in the database yet (stock as configured);
+    a pool that exists keeps what is left of it."""
+    have = {(lottery, prize) for lottery, prize in await db.execute(
+        select(LotteryPrize.lottery_id, LotteryPrize.prize_id))}
+    added = 0
+    for lottery in lotteries:
+        for prize in lottery.prizes:
+            if (lottery.id, prize.id) not in have:
+                db.add(LotteryPrize(lottery_id=lottery.id, prize_id=prize.id, stock=prize.stock))
+                added += 1
+    await db.flush()
+    return added
+
+
+async def prize_stock(db: AsyncSession) -> dict[tuple[str, str], int]:
+    rows = await db.execute(select(LotteryPrize.lottery_id, LotteryPrize.prize_id,
+                                   LotteryPrize.stock))
+    return {(lottery, prize): stock for lottery, prize, stock in rows.all()}
+
+
+async def draws(db: AsyncSession, customer: str, limit: int = 100) -> list[LotteryDraw]:
+    rows = await db.execute(select(LotteryDraw).where(LotteryDraw.customer == customer)
+                            .order_by(LotteryDraw.at.desc(), LotteryDraw.id).limit(limit))
+    return list(rows.scalars())
+
+
+async def events_earned(db: AsyncSession, customer: str,
+                        events: tuple[str, ...]) -> list[tuple[datetime, str]]:
+    """When the customer earned for each of ``events`` (a task chain's steps), oldest first."""
+    rows = await db.execute(select(PointsTransaction.at, PointsTransaction.reason).where(
+        PointsTransaction.customer == customer, PointsTransaction.kind == "earn",
+        PointsTransaction.reason.in_(events)).order_by(PointsTransaction.id))
+    return [(as_utc(at), reason) for at, reason in rows.all()]
 
 
 async def add_stock(db: AsyncSession, item_id: str, quantity: int) -> int:
@@ -101,9 +146,9 @@ async def consistency(db: AsyncSession) -> list[str]:
     problems = []
     sums = dict((await db.execute(select(PointsTransaction.customer,
                                          func.sum(PointsTransaction.points))
-                                  .group_by(PointsTransaction.customer))).tuples().all())
+                                  .group_by(PointsTransaction.customer))).all())
     lots = dict((await db.execute(select(PointsLot.customer, func.sum(PointsLot.left))
-                                  .group_by(PointsLot.customer))).tuples().all())
+                                  .group_by(PointsLot.customer))).all())
     for row in (await db.execute(select(PointsAccount))).scalars():
         if row.balance < 0:
             problems.append(f"{row.customer}: balance {row.balance} is negative")
@@ -116,5 +161,9 @@ async def consistency(db: AsyncSession) -> list[str]:
     for item in (await db.execute(select(MallItem))).scalars():
         if item.stock < 0:
             problems.append(f"item {item.id}: stock {item.stock} is negative")
+    for prize in (await db.execute(select(LotteryPrize))).scalars():
+        if prize.stock < 0:
+            problems.append(f"prize {prize.lottery_id}/{prize.prize_id}: stock {prize.stock} "
+                            "is negative")
     return problems
 

@@ -224,3 +224,45 @@ class MallOrder(Base):
     request_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LotteryPrize(Base):
+    """What is left of one prize in a lottery's pool."""
+
+    __tablename__ = "lottery_prizes"
+    __table_args__ = (CheckConstraint("stock >= 0", name="ck_lottery_prizes_stock"),)
+
+    lottery_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prize_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stock: Mapped[int] = mapped_column(Integer)
+
+
+class LotteryDraw(Base):
+    """One draw: what it cost and what it won (``prize_id`` None: nothing)."""
+
+    __tablename__ = "lottery_draws"
+    __table_args__ = (UniqueConstraint("customer", "idempotency_key",
+                                       name="uq_lottery_draws_key"),
+                      Index("ix_lottery_draws_customer", "customer", "lottery_id", "at"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer: Mapped[str] = mapped_column(String(64))
+    lottery_id: Mapped[str] = mapped_column(String(32))
+    prize_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    cost: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(96))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CallRating(Base):
+    """A customer's satisfaction with a finished call (1–5 stars); one per session."""
+
+    __tablename__ = "call_ratings"
+    __table_args__ = (CheckConstraint("stars BETWEEN 1 AND 5", name="ck_call_ratings_stars"),)
+
+    session_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer: Mapped[str] = mapped_column(String(64))
+    stars: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

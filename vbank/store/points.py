@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,9 +33,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from vbank.domain import DomainError
 from vbank.domain.ledger import KeyReused, Kind, Lot, PointsAccount, Transaction
-from vbank.domain.mall import Mall, MallError, UnknownItem, check_redemption, parse_item
+from vbank.domain.mall import (
+    Mall,
+    MallError,
+    UnknownItem,
+    UnknownLottery,
+    check_draw,
+    check_redemption,
+    parse_item,
+)
 from vbank.store import StoreError
-from vbank.store.models import MallItem, MallOrder, PointsLot, PointsTransaction
+from vbank.store.models import (
+    LotteryDraw,
+    LotteryPrize,
+    MallItem,
+    MallOrder,
+    PointsLot,
+    PointsTransaction,
+)
 from vbank.store.models import PointsAccount as AccountRow
 from vbank.store.risk import as_utc
 
@@ -44,6 +60,8 @@ LOTS = cast(Table, PointsLot.__table__)
 TXS = cast(Table, PointsTransaction.__table__)
 ITEMS = cast(Table, MallItem.__table__)
 ORDERS = cast(Table, MallOrder.__table__)
+PRIZES = cast(Table, LotteryPrize.__table__)
+DRAWS = cast(Table, LotteryDraw.__table__)
 MAX_BATCH = 256
 
 
@@ -83,6 +101,20 @@ class Earn(_Request):
     growth: int | None = None
 
 
+@dataclass
+class Draw(_Request):
+    lottery_id: str
+    key: str  # the client's Idempotency-Key
+    request_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class DrawResult:
+    draw: dict[str, Any]  # id, lottery_id, prize_id (None: nothing won), cost, at
+    balance: int
+    replayed: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class OrderResult:
     order: dict[str, Any]
@@ -112,9 +144,18 @@ class _Batch:
     by_key: dict[tuple[str, str], dict[str, Any]]  # (customer, idempotency key) → order
     bought: dict[tuple[str, str], int]  # (customer, item) → placed quantity
     earned_keys: set[tuple[str, str]]
+    prizes: dict[tuple[str, str], int] = field(default_factory=dict)  # (lottery, prize) → left
+    prizes_stored: dict[tuple[str, str], int] = field(default_factory=dict)
+    draws_by_key: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    draws_today: dict[tuple[str, str], int] = field(default_factory=dict)
+    new_draws: list[dict[str, Any]] = field(default_factory=list)
     new_orders: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[dict[str, Any]] = field(default_factory=list)
     new_txs: list[tuple[str, Transaction]] = field(default_factory=list)
+
+
+def draw_public(draw: dict[str, Any]) -> dict[str, Any]:
+    return {k: draw[k] for k in ("id", "lottery_id", "prize_id", "cost", "at")}
 
 
 def order_public(order: dict[str, Any]) -> dict[str, Any]:
@@ -141,8 +182,10 @@ def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
 class PointsDesk:
     """The one writer of points and stock on this node."""
 
-    def __init__(self, url: str, mall: Mall, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, url: str, mall: Mall, clock: Callable[[], datetime] | None = None,
+                 rng: random.Random | None = None) -> None:
         self.mall = mall
+        self._rng = rng or random.SystemRandom()  # lottery rolls nobody can predict
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sqlite = url.startswith("sqlite")
         self._engine = create_async_engine(url, pool_size=2) if not self._sqlite else \
@@ -173,6 +216,10 @@ class PointsDesk:
 
     async def cancel(self, customer: str, order_id: str) -> OrderResult:
         return await self._submit(Cancel(customer, order_id))
+
+    async def draw(self, customer: str, lottery_id: str, key: str,
+                   request_sha256: str) -> DrawResult:
+        return await self._submit(Draw(customer, lottery_id, key, request_sha256))
 
     async def earn(self, customer: str, key: str, points: int, reason: str,
                    growth: int | None = None) -> EarnResult:
@@ -323,6 +370,29 @@ class PointsDesk:
                                ORDERS.c.status == "placed")
                         .group_by(ORDERS.c.customer, ORDERS.c.item_id))).all():
                     bought[(customer, item_id)] = int(quantity)
+        draws = [r for r in requests if isinstance(r, Draw)]
+        prizes: dict[tuple[str, str], int] = {}
+        draws_by_key: dict[tuple[str, str], dict[str, Any]] = {}
+        draws_today: dict[tuple[str, str], int] = {}
+        if draws:
+            lotteries = sorted({r.lottery_id for r in draws})
+            for row in (await conn.execute(
+                    select(PRIZES).where(PRIZES.c.lottery_id.in_(lotteries))
+                    .order_by(PRIZES.c.lottery_id, PRIZES.c.prize_id).with_for_update())
+                    ).mappings():
+                prizes[(row["lottery_id"], row["prize_id"])] = row["stock"]
+            for row in (await conn.execute(select(DRAWS).where(
+                    DRAWS.c.customer.in_(customers),
+                    DRAWS.c.idempotency_key.in_({r.key for r in draws})))).mappings():
+                draws_by_key[(row["customer"], row["idempotency_key"])] = dict(row)
+            midnight = now.astimezone().replace(hour=0, minute=0, second=0,  # local day
+                                                microsecond=0).astimezone(UTC)
+            for customer, lottery_id, count in (await conn.execute(
+                    select(DRAWS.c.customer, DRAWS.c.lottery_id, func.count())
+                    .where(DRAWS.c.customer.in_(customers), DRAWS.c.lottery_id.in_(lotteries),
+                           DRAWS.c.at >= midnight)
+                    .group_by(DRAWS.c.customer, DRAWS.c.lottery_id))).all():
+                draws_today[(customer, lottery_id)] = int(count)
         earns = [r for r in requests if isinstance(r, Earn)]
         earned: set[tuple[str, str]] = set()
         if earns:
@@ -331,7 +401,7 @@ class PointsDesk:
                              TXS.c.key.in_({r.key for r in earns})))).all()}
         return _Batch(now, accounts, {r["customer"]: r["version"] for r in rows}, lots_stored,
                       items, {i: row["stock"] for i, row in items.items()}, orders, by_key,
-                      bought, earned)
+                      bought, earned, prizes, dict(prizes), draws_by_key, draws_today)
 
     # ------------------------------------------------------------------ decide
     def _decide(self, batch: _Batch, request: _Request) -> Any:
@@ -342,6 +412,8 @@ class PointsDesk:
                 return self._cancel(batch, request)
             if isinstance(request, Earn):
                 return self._earn(batch, request)
+            if isinstance(request, Draw):
+                return self._draw(batch, request)
         except DomainError as exc:
             return exc
         raise TypeError(request)
@@ -394,6 +466,37 @@ class PointsDesk:
             item["stock"] += order["quantity"]
         return OrderResult(order_public(order), account.balance)
 
+    def _draw(self, batch: _Batch, r: Draw) -> DrawResult:
+        account = batch.accounts[r.customer]
+        before = batch.draws_by_key.get((r.customer, r.key))
+        if before is not None:
+            if before["request_sha256"] != r.request_sha256:
+                raise KeyReused("this Idempotency-Key was used for another request")
+            return DrawResult(draw_public(before), account.balance, replayed=True)
+        lottery = self.mall.lotteries.get(r.lottery_id)
+        if lottery is None:
+            raise UnknownLottery(f"no lottery {r.lottery_id!r}")
+        today = batch.draws_today.get((r.customer, r.lottery_id), 0)
+        cost = check_draw(lottery, today, account.balance, batch.now)
+        draw_id = "d" + secrets.token_hex(8)
+        batch.new_txs.append((r.customer, account.spend(f"draw:{draw_id}", cost, batch.now,
+                                                        f"draw:{r.lottery_id}")))
+        left = {p.id: batch.prizes.get((lottery.id, p.id), 0) for p in lottery.prizes}
+        prize = lottery.prize_for(self._rng.randrange(lottery.out_of), left)
+        if prize is not None:
+            batch.prizes[(lottery.id, prize.id)] -= 1
+            if prize.points:
+                batch.new_txs.append((r.customer, account.earn(
+                    f"prize:{draw_id}", prize.points, batch.now,
+                    self.mall.expires_at(batch.now), f"prize:{lottery.id}", growth=0)))
+        draw = {"id": draw_id, "customer": r.customer, "lottery_id": lottery.id,
+                "prize_id": None if prize is None else prize.id, "cost": cost,
+                "idempotency_key": r.key, "request_sha256": r.request_sha256, "at": batch.now}
+        batch.new_draws.append(draw)
+        batch.draws_by_key[(r.customer, r.key)] = draw
+        batch.draws_today[(r.customer, r.lottery_id)] = today + 1
+        return DrawResult(draw_public(draw), account.balance)
+
     def _earn(self, batch: _Batch, r: Earn) -> EarnResult:
         account = batch.accounts[r.customer]
         if (r.customer, r.key) in batch.earned_keys:
@@ -443,6 +546,15 @@ class PointsDesk:
                                .values(stock=bindparam("s")), stock)
         if batch.new_orders:
             await conn.execute(ORDERS.insert(), batch.new_orders)
+        prizes = [{"l": lottery, "p": prize, "s": left}
+                  for (lottery, prize), left in batch.prizes.items()
+                  if left != batch.prizes_stored[(lottery, prize)]]
+        if prizes:
+            await conn.execute(update(PRIZES).where(and_(
+                PRIZES.c.lottery_id == bindparam("l"), PRIZES.c.prize_id == bindparam("p")))
+                .values(stock=bindparam("s")), prizes)
+        if batch.new_draws:
+            await conn.execute(DRAWS.insert(), batch.new_draws)
         if batch.cancelled:
             await conn.execute(update(ORDERS).where(ORDERS.c.id == bindparam("i"))
                                .values(status="cancelled", cancelled_at=bindparam("t")),
