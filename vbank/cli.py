@@ -96,12 +96,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from vbank.api.app import create_app
+    from vbank.domain.mall import MALL_PATH, MallFileError, load_mall
     from vbank.store.db import upgrade
 
     settings = _settings(args, host=args.host, port=args.port, demo=args.demo or None)
     if settings.secret == DEMO_SECRET and not settings.demo:
         print("vbank: refusing to start with the demo signing key; set VBANK_SECRET "
               "(or use --demo for a demonstration)", file=sys.stderr)
+        return 2
+    try:  # a broken mall file is the operator's to fix: say where, start nothing
+        load_mall(settings.mall or MALL_PATH)
+    except MallFileError as exc:
+        print(f"vbank: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=os.environ.get("VBANK_LOG", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -6,6 +6,7 @@ the day's first lobby visit earn; expiry takes what is past its date, from the d
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import uuid
@@ -228,3 +229,13 @@ def test_vbank_points_expire_on_the_command_line(tmp_path: Path) -> None:
                            str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "expired 75 points"
+
+
+def test_a_broken_mall_file_stops_the_server_naming_what_is_wrong(tmp_path: Path) -> None:
+    bad = tmp_path / "mall.yaml"
+    bad.write_text("items:\n  - {id: mug, points: 0, stock: 1}\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "vbank", "serve", "--demo", "--data",
+                           str(tmp_path / "data"), "--port", "1"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "VBANK_MALL": str(bad)})
+    assert done.returncode == 2
+    assert f"{bad}: items[0] (mug): points must be a whole number ≥ 1" in done.stderr

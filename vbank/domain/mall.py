@@ -406,5 +406,9 @@ def _chain(node: Any, where: str, earn: Mapping[str, EarnRule]) -> TaskChain:
 
 @cache
 def load_mall(path: Path = MALL_PATH) -> Mall:
-    with path.open(encoding="utf-8") as f:
-        return parse_mall(yaml.safe_load(f), str(path))
+    try:
+        with path.open(encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as exc:
+        raise MallFileError(f"{path}: cannot be read: {exc}") from exc
+    return parse_mall(doc, str(path))
