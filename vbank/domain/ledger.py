@@ -154,13 +154,18 @@ class PointsAccount:
                                         reason=f"refund:{spend_key}", used=spent.used))
 
     def expire(self, at: datetime) -> list[Transaction]:
-        """Expire what is left of every lot past its date (one transaction a lot)."""
+        """Expire what is left of every lot past its date (one transaction a lot).
+
+        A lot can expire more than once: an order cancelled after its lot expired gives the
+        points back to that lot, and the next run takes them. So the key names the moment
+        (to the millisecond) as well as the lot."""
         out = []
+        stamp = int(at.timestamp() * 1000)
         for lot in list(self.lots.values()):
             if lot.left and lot.expires_at is not None and lot.expires_at <= at:
                 out.append(self._append(Transaction(
-                    f"expire:{lot.key}", Kind.EXPIRE, -lot.left, at, reason=f"lot:{lot.key}",
-                    used=((lot.key, lot.left),))))
+                    f"expire:{lot.key}@{stamp}", Kind.EXPIRE, -lot.left, at,
+                    reason=f"lot:{lot.key}", used=((lot.key, lot.left),))))
         return out
 
     # ---------------------------------------------------------------- internals
