@@ -5,11 +5,13 @@
 // handed_over when the digital assistant passes the customer to a teller (first in line).
 // window.vbank.peerRole says who is on the other side: teller, digital_human or null;
 // window.vbank.captions holds the captions shown, {speaker, text}, oldest first.
-// The business done in the call (signing, risk assessment) is customer-flow.js's panel.
+// The business done in the call (signing, risk assessment) is customer-flow.js's panel; the
+// points mall (#view-mall, reached from the lobby and after a call, never during one) mall.js's.
 
 import {$, AuthError, MessageArea, apiGet, formatWait, h, hooks, setupSignIn} from './common.js';
 import {PageCall} from './call.js';
 import {CustomerBusiness} from './customer-flow.js';
+import {PointsMall} from './mall.js';
 
 const SERVICES_REFRESH_MS = 10000;
 
@@ -70,6 +72,7 @@ const account = setupSignIn({
   onSignedIn: () => toLobby(),
   onSignedOut: () => {
     if (IN_SESSION.has(hooks.state)) account.send({type: 'leave'});
+    mall.forget();
     finishCall();
     showPeer(null);
     clearInterval(servicesTimer);
@@ -90,11 +93,13 @@ const call = new PageCall({
 });
 
 const business = new CustomerBusiness({send: account.send, messages, token: () => account.token});
+const mall = new PointsMall({token: () => account.token, signedOut: (reason) => account.logout(reason)});
 
 // ---- views and state -------------------------------------------------------------------
 
 function showView(name) {
-  for (const view of ['login', 'lobby', 'call']) $(`#view-${view}`).hidden = view !== name;
+  for (const view of ['login', 'lobby', 'call', 'mall']) $(`#view-${view}`).hidden = view !== name;
+  if (name !== 'mall') mall.close();
   $('#who').hidden = name === 'login';
 }
 
@@ -111,6 +116,7 @@ function setState(state) {
   $('#hangup').hidden = !IN_SESSION.has(state);
   $('#hangup').textContent = PAIRED.has(state) ? 'Hang up · 挂断' : 'Leave queue · 离开排队';
   $('#back').hidden = IN_SESSION.has(state);
+  $('#call-to-mall').hidden = IN_SESSION.has(state);
   $('#call-grid').hidden = state === 'ended' || state === 'left';
 }
 
@@ -177,8 +183,19 @@ function toLobby() {
   setState('choose');
   showView('lobby');
   loadServices();
+  mall.refresh(['points']); // the balance on the mall's button
   clearInterval(servicesTimer);
   servicesTimer = setInterval(() => !$('#view-lobby').hidden && loadServices(), SERVICES_REFRESH_MS);
+}
+
+/** The points mall, between visits (the lobby's button, or after a call). */
+function toMall() {
+  if (IN_SESSION.has(hooks.state)) return;
+  messages.clear();
+  clearInterval(servicesTimer);
+  showView('mall');
+  mall.open();
+  $('#mall-title').focus();
 }
 
 // ---- joining and the call -----------------------------------------------------------------
@@ -291,6 +308,7 @@ function handedOver(msg) {
 /** Every signaling message (shown and recorded already by setupSignIn). */
 function onMessage(msg) {
   call.handle(msg);
+  mall.handle(msg);
   if (msg.type === 'welcome') business.customerName = msg.user?.display_name ?? '';
   business.handle(msg);
   switch (msg.type) {
@@ -365,5 +383,8 @@ $('#back').addEventListener('click', () => {
   messages.clear();
   toLobby();
 });
+$('#open-mall').addEventListener('click', toMall);
+$('#call-to-mall').addEventListener('click', toMall);
+$('#mall-back').addEventListener('click', () => toLobby());
 
 if (!account.resume()) showView('login');
