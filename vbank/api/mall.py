@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import (
@@ -39,11 +39,13 @@ router = APIRouter(prefix="/api/v1", tags=["mall"])
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
-def get_desk(request: Request) -> PointsDesk:
+# ``async``, though they never wait: FastAPI runs a plain ``def`` dependency in its thread
+# pool, a hop that cost a redemption about a tenth of the server's time under load.
+async def get_desk(request: Request) -> PointsDesk:
     return request.app.state.desk
 
 
-def get_mall(request: Request) -> Mall:
+async def get_mall(request: Request) -> Mall:
     return request.app.state.mall
 
 
@@ -55,6 +57,7 @@ class PointsPublic(BaseModel):
     balance: int = Field(description="spendable points")
     growth: int = Field(description="growth value (成长值): sets the tier, never spent")
     tier: Tier
+    tier_from: int = Field(description="the growth value at which the current tier starts")
     discount_pct: int
     early_access_min: int
     next_tier: Tier | None
@@ -81,9 +84,14 @@ class ItemPublic(BaseModel):
                                            "customers only")
     stock: int
     per_customer_limit: int | None
+    bought: int | None = Field(None, description="how many the calling customer holds "
+                                                 "(placed orders): what counts against the limit")
     tier: Tier
     starts_at: datetime | None
     ends_at: datetime | None
+    opens_at: datetime | None = Field(None, description="when the calling customer may "
+                                                        "redeem: a flash sale opens early for "
+                                                        "higher tiers")
     flash: bool
     image_url: str | None
 
@@ -140,7 +148,8 @@ async def my_points(customer: CurrentCustomer, db: DbDep, mall: MallDep) -> Poin
     tier = Tier(account["tier"])
     benefit = mall.benefit(tier)
     higher = [(t, start) for t, start in reversed(TIER_FROM) if start > account["growth"]]
-    return PointsPublic(**account, discount_pct=benefit.discount_pct,
+    return PointsPublic(**account, tier_from=dict(TIER_FROM)[tier],
+                        discount_pct=benefit.discount_pct,
                         early_access_min=benefit.early_access_min,
                         next_tier=higher[0][0] if higher else None,
                         growth_to_next_tier=higher[0][1] - account["growth"] if higher else None)
@@ -163,16 +172,22 @@ async def my_transactions(customer: CurrentCustomer, db: DbDep,
 @router.get("/mall/items", response_model=list[ItemPublic])
 async def list_items(user: CurrentUser, db: DbDep, mall: MallDep) -> list[ItemPublic]:
     benefit = None
+    bought: dict[str, int] = {}
     if user.role is Role.CUSTOMER:
         benefit = mall.benefit(Tier((await catalogue.account(db, user.username))["tier"]))
+        bought = await catalogue.bought(db, user.username)
     out = []
     for row in await catalogue.items(db):
         item = parse_item(row.spec, f"item {row.id}")
+        opens = item.starts_at
+        if opens is not None and item.flash and benefit is not None:
+            opens -= timedelta(minutes=benefit.early_access_min)
         out.append(ItemPublic(
             id=item.id, name={"en": item.name.en, "zh": item.name.zh},
             description={"en": item.description.en, "zh": item.description.zh},
             points=item.points, price=None if benefit is None else price(item, 1, benefit),
             stock=row.stock, per_customer_limit=item.per_customer_limit, tier=item.tier,
+            bought=None if benefit is None else bought.get(item.id, 0), opens_at=opens,
             starts_at=item.starts_at, ends_at=item.ends_at, flash=item.flash,
             image_url=f"/static/mall/{item.image}" if item.image else None))
     return out
@@ -242,7 +257,7 @@ async def my_orders(customer: CurrentCustomer, db: DbDep) -> list[OrderPublic]:
 @router.post("/mall/redemptions/{order_id}/cancel", response_model=RedemptionPublic,
              responses={404: {"description": "no such order of yours"}})
 async def cancel(order_id: Annotated[str, Path(max_length=32)], customer: CurrentCustomer,
-                 desk: DeskDep) -> RedemptionPublic:
+                 desk: DeskDep, request: Request) -> RedemptionPublic:
     """Cancel an order: its points come back (with their old expiry) and so does the stock.
     Cancelling a cancelled order changes nothing."""
     try:
@@ -251,6 +266,11 @@ async def cancel(order_id: Annotated[str, Path(max_length=32)], customer: Curren
         raise _refused(exc) from exc
     out = _order(result)
     out.points_spent = 0 if result.replayed else -result.order["points"]
+    if not result.replayed:  # the customer's other windows hear of the refund
+        await request.app.state.branch.send_to(customer.username, {
+            "type": "order_cancelled", "order_id": out.order_id,
+            "item_id": result.order["item_id"], "points": result.order["points"],
+            "balance": result.balance})
     return out
 
 
@@ -409,3 +429,16 @@ async def add_stock(item_id: str, body: StockChange, _: Admin, db: DbDep) -> Sto
                             else status.HTTP_409_CONFLICT, str(exc)) from exc
     return StockPublic(id=item_id, stock=stock)
 
+
+class ConsistencyPublic(BaseModel):
+    consistent: bool
+    problems: list[str] = Field(description="what is wrong with the books; empty when "
+                                            "consistent")
+
+
+@router.get("/admin/points/consistency", response_model=ConsistencyPublic, tags=["admin"])
+async def ledger_consistency(_: Admin, db: DbDep) -> ConsistencyPublic:
+    """Whether the books balance: every balance is the sum of its transactions and of its
+    lots, none is negative, no stock or prize pool is below zero."""
+    problems = await catalogue.consistency(db)
+    return ConsistencyPublic(consistent=not problems, problems=problems)

@@ -140,6 +140,14 @@ async def orders(db: AsyncSession, customer: str, limit: int = 100) -> list[Mall
     return list(rows.scalars())
 
 
+async def bought(db: AsyncSession, customer: str) -> dict[str, int]:
+    """Item → how many of it the customer holds in placed orders."""
+    rows = await db.execute(select(MallOrder.item_id, func.sum(MallOrder.quantity)).where(
+        MallOrder.customer == customer, MallOrder.status == "placed")
+        .group_by(MallOrder.item_id))
+    return {item: int(n) for item, n in rows.all()}
+
+
 async def consistency(db: AsyncSession) -> list[str]:
     """What is wrong with the books, if anything: every balance is the sum of its
     transactions and of its lots, none is negative, no stock is below zero."""
