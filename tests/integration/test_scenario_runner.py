@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from vbank.serverproc import start_server
 
 TELLER_CALL = """\
@@ -55,7 +57,26 @@ actors:
 steps:
   - customer: join
   - teller: accept
-  - customer: {redeem: {item: mug, quantity: 1}}
+  - customer: {walk_to: counter}
+"""
+
+MALL = """\
+scenario: mall-mug
+description: a customer too poor for two mugs buys one; the mall's stock is its own each run
+service: general_enquiry
+setup:
+  mall_items:
+    - {id: mug, name: Branch mug, points: 120, stock: 5, per_customer_limit: 3}
+actors:
+  customer: {kind: customer, name: Li Wei, points: 200}
+steps:
+  - customer: {redeem: {item: mug, quantity: 2, refused: "(?i)too few points"}}
+  - customer: {redeem: {item: mug}}
+  - expect: {event: redeemed}
+  - expect: {points_balance: 80}
+assert:
+  - points: {earned: 0}
+  - ledger: consistent
 """
 
 NEEDS_AVATAR = """\
@@ -90,27 +111,36 @@ def test_a_run_passes_what_happened_and_fails_what_did_not(tmp_path: Path) -> No
     try:
         files = []
         for name, text in (("a", TELLER_CALL), ("b", WRONG_SENTENCE), ("c", LATER_ISSUE),
-                           ("d", NEEDS_AVATAR)):
+                           ("d", NEEDS_AVATAR), ("e", MALL)):
             files.append(tmp_path / f"{name}.yaml")
             files[-1].write_text(text)
         out = tmp_path / "report.json"
-        run = vbank("scenario", "run", *map(str, files), "--server", server.url,
-                    "--json", str(out))
+        # the mall file twice: its items are created afresh for each run
+        run = vbank("scenario", "run", *map(str, files), str(files[-1]), "--server",
+                    server.url, "--json", str(out))
+        admin = httpx.post(f"{server.url}/api/v1/auth/login",
+                           json={"username": "admin", "password": "admin"}).json()
+        items = httpx.get(f"{server.url}/api/v1/mall/items", headers={
+            "Authorization": f"Bearer {admin['access_token']}"}).json()
     finally:
         server.stop()
     lines = run.stdout.splitlines()
     assert run.returncode == 1, run.stdout + run.stderr
-    assert lines[-1] == "1 passed, 3 failed"
+    assert lines[-1] == "3 passed, 3 failed"
     assert "PASS teller-call" in run.stdout
+    assert run.stdout.count("PASS mall-mug") == 2
+    # each run had a mug of its own; what it did not sell was taken back afterwards
+    mugs = [i for i in items if i["id"].startswith("mug-")]
+    assert len(mugs) == 2 and all(i["stock"] == 0 for i in mugs), mugs
     # each failure says what was expected and what was seen
     wrong = run.stdout[run.stdout.index("scenario wrong-sentence"):]
     assert "heard: recognised" in wrong and "identity" in wrong
     assert "(1 later steps not run)" in wrong
-    assert "redeem is not supported yet" in run.stdout
+    assert "walk_to is not supported yet" in run.stdout
     assert "setup FAIL" in run.stdout and "not loaded" in run.stdout
 
     report = json.loads(out.read_text())
-    assert (report["passed"], report["failed"]) == (1, 3)
+    assert (report["passed"], report["failed"]) == (3, 3)
     first = report["scenarios"][0]
     assert first["passed"] and all(step["ok"] for step in first["steps"])
     assert [a["ok"] for a in first["asserts"]] == [True]

@@ -72,3 +72,100 @@ def test_not_yaml_and_missing_parts_are_refused(tmp_path: Path) -> None:
         load(write(tmp_path, "scenario: [unclosed"))
     with pytest.raises(ScenarioError, match="missing 'steps'"):
         load(write(tmp_path, "scenario: x\nservice: general_enquiry\nactors: {}\n"))
+
+
+MALL = """\
+scenario: mall
+service: risk_assessment
+setup:
+  mall_items:
+    - {id: mug, name: Branch mug, points: 120, stock: 3, per_customer_limit: 1}
+    - id: tea
+      name: {en: Green tea, zh: 绿茶}
+      points: 40
+      stock: 0
+actors:
+  customer: {kind: customer, name: Zhang Min, points: 100}
+  teller: {kind: teller, name: Wang Fang}
+steps:
+  - customer: {redeem: {item: mug}}
+  - customer: {redeem: {item: tea, quantity: 2, refused: "(?i)out of stock"}}
+  - expect: {event: redeemed}
+  - expect: {points_balance: {min: 0, max: 100}, within_s: 5}
+assert:
+  - points: {earned: 0}
+  - points: {earned: {min: 0}, actor: customer}
+  - ledger: consistent
+"""
+
+
+def test_the_mall_is_read_whole(tmp_path: Path) -> None:
+    scenario = load(write(tmp_path, MALL))
+    mug, tea = scenario.setup["mall_items"]
+    assert mug == {"id": "mug", "name": "Branch mug", "points": 120, "stock": 3,
+                   "per_customer_limit": 1}
+    assert tea["name"] == {"en": "Green tea", "zh": "绿茶"} and tea["stock"] == 0
+    assert scenario.actors["customer"]["points"] == 100
+    first, second = scenario.steps[:2]
+    assert (first.action, first.argument) == ("redeem", {"item": "mug", "quantity": 1})
+    assert second.argument == {"item": "tea", "quantity": 2, "refused": "(?i)out of stock"}
+    assert scenario.steps[3].argument["points_balance"] == {"min": 0, "max": 100}
+    assert [a for _, a in scenario.asserts][2] == {"ledger": "consistent"}
+
+
+@pytest.mark.parametrize("change,line,reason", [
+    (("per_customer_limit: 1}", "per_customer_limit: 1, colour: red}"), 5,
+     "a mall item: unknown key 'colour'"),
+    (("{id: mug,", "{id: Mug Large,"), 5, "mall item Mug Large: id must match"),
+    (("points: 120", "points: 0"), 5, "mall item mug: points must be 1 or more"),
+    (("points: 120", "points: lots"), 5, "a mall item: points must be a int, not str"),
+    (("stock: 3,", ""), 5, "a mall item: missing 'stock'"),
+    (("id: tea", "id: mug"), 6, "mall item mug: the id is used twice"),
+    (("stock: 0", "stock: 0\n      tier: diamond"), 10, "tier must be one of standard"),
+    (("{en: Green tea, zh: 绿茶}", "{en: Green tea, fr: Thé vert}"), 7,
+     "a mall item (tea): name must be a text or {en, zh}"),
+    (("  mall_items:\n", "  mall_items: {id: mug}\n  old:\n"), 4,
+     "setup mall_items must be a list"),
+    (("{redeem: {item: mug}}", "{redeem: {quantity: 1}}"), 14, "redeem: missing 'item'"),
+    (("{redeem: {item: mug}}", "{redeem: mug}"), 14, "redeem must be a dict, not str"),
+    (("{redeem: {item: mug}}", "{redeem: {item: Mug!}}"), 14, "redeem: item must be a mall"),
+    (("{redeem: {item: mug}}", "{redeem: {item: mug, quantity: 0}}"), 14,
+     "redeem: quantity must be 1 to 100"),
+    (("{redeem: {item: mug}}", "{redeem: {item: mug, quantity: two}}"), 14,
+     "redeem: quantity must be a int"),
+    (("{redeem: {item: mug}}", "{redeem: {item: mug, colour: red}}"), 14,
+     "redeem: unknown key 'colour' (the keys are item, quantity, refused)"),
+    (("refused: \"(?i)out of stock\"", "refused: \"(out of stock\""), 15,
+     "redeem: refused is not a regex"),
+    (("customer: {redeem: {item: mug}}", "teller: {redeem: {item: mug}}"), 14,
+     "unknown teller action 'redeem'"),
+    (("{min: 0, max: 100}", "{least: 0}"), 17, "'least' is not min or max"),
+    (("{min: 0, max: 100}", "lots"), 17, "expect points_balance must be a int or dict"),
+    (("points_balance: {min: 0, max: 100}", "points_balance: 5, actor: teller"), 17,
+     "points_balance: teller is a teller; only customers have points"),
+    (("ledger: consistent", "ledger: balanced"), 21, "the only check is ledger: consistent"),
+    (("points: {earned: 0}", "points: {spent: 0}"), 19, "points: unknown key 'spent'"),
+    (("points: {earned: 0}", "points: {}"), 19, "points: missing 'earned'"),
+    (("points: {earned: 0}", "points: {earned: many}"), 19, "points: earned must be a int or dict"),
+    (("actor: customer}", "actor: teller}"), 20, "points: 'teller' is not a customer actor"),
+    (("name: Zhang Min, points: 100", "name: Zhang Min, points: -5"), 11,
+     "actor customer: points must be 0 or more"),
+    (("name: Wang Fang}", "name: Wang Fang, points: 5}"), 12, "points are for customers"),
+])
+def test_mall_mistakes_are_named_with_their_line(tmp_path: Path, change: tuple[str, str],
+                                                 line: int, reason: str) -> None:
+    assert change[0] in MALL
+    with pytest.raises(ScenarioError) as error:
+        load(write(tmp_path, MALL.replace(*change)))
+    assert error.value.line == line, str(error.value)
+    assert reason in str(error.value), str(error.value)
+    assert str(error.value).startswith(f"{tmp_path / 's.yaml'}:{line}: ")
+
+
+def test_the_shipped_scenarios_are_valid() -> None:
+    shipped = sorted((Path(__file__).resolve().parents[2] / "scenes" / "scenarios")
+                     .glob("*.yaml"))
+    scenarios = [load(path) for path in shipped]
+    # one of them earns points in the branch and spends them in the mall
+    assert any(s.setup.get("mall_items") and any(step.action == "redeem" for step in s.steps)
+               for s in scenarios)

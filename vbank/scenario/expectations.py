@@ -8,7 +8,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,10 @@ from vbank.scenario.hearing import hears_in_process
 
 #: how long an ``expect`` waits when the file does not say
 DEFAULT_WITHIN_S = 10.0
+#: how often ``points_balance`` asks the server for the balance while it waits
+BALANCE_POLL_S = 0.3
 #: expectations, actions and assertions the branch does not offer yet (later issues)
-NOT_YET = {
-    "redeem": "the points mall", "walk_to": "the 3D lobby", "interact": "the 3D lobby",
-    "points_balance": "the points mall", "points": "the points mall",
-    "ledger": "the points mall", "mall_items": "the points mall",
-}
+NOT_YET = {"walk_to": "the 3D lobby", "interact": "the 3D lobby"}
 #: expectations met by a message: its type, and the field that must equal the value
 MESSAGE_EXPECTATIONS = {"flow_step": ("flow", "step"), "risk_level": ("risk_assessed", "level"),
                         "qc_alert": ("qc_alert", "kind")}
@@ -32,13 +30,19 @@ def not_yet(name: str) -> StepFailed:
     return StepFailed(f"{name} is not supported yet ({NOT_YET[name]} is not built)")
 
 
-class Expectations:
-    """Checks ``expect:`` steps for one scenario; ``shared["ear"]`` decodes speech."""
+Balance = Callable[[Actor], Awaitable[int]]
 
-    def __init__(self, scenario_id: str, language: str, shared: dict[str, Any]) -> None:
+
+class Expectations:
+    """Checks ``expect:`` steps for one scenario; ``shared["ear"]`` decodes speech and
+    ``balance`` reads a customer's points from the server."""
+
+    def __init__(self, scenario_id: str, language: str, shared: dict[str, Any],
+                 balance: Balance) -> None:
         self.scenario_id = scenario_id
         self.language = language
         self.shared = shared
+        self.balance = balance
 
     async def expect(self, actor: Actor, spec: dict[str, Any]) -> None:
         for name in spec:
@@ -48,12 +52,21 @@ class Expectations:
         deadline = time.monotonic() + within
         checks: list[tuple[str, Callable[[], str | None]]] = [
             (name, self._check(actor, name, value)) for name, value in spec.items()
-            if name not in ("within_s", "actor", "heard")]
+            if name not in ("within_s", "actor", "heard", "points_balance")]
         heard = spec.get("heard")
         last_listen = 0.0
+        balance = spec.get("points_balance")
+        last_read = 0.0
+        balance_why: str | None = "not read yet"
         while True:
             final = time.monotonic() >= deadline
             failures = [f"{name}: {why}" for name, check in checks if (why := check())]
+            if balance is not None:  # asked of the server, so not on every tick
+                if final or time.monotonic() - last_read >= BALANCE_POLL_S:
+                    last_read = time.monotonic()
+                    balance_why = number_problem(await self.balance(actor), balance, "points")
+                if balance_why:
+                    failures.append(f"points_balance: {balance_why}")
             if not failures and heard is not None:
                 if final or time.monotonic() - last_listen >= 0.5:
                     last_listen = time.monotonic()

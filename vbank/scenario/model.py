@@ -13,6 +13,9 @@ from typing import Any
 
 import yaml
 
+from vbank.domain.ledger import Tier
+from vbank.domain.mall import ID as ITEM_ID
+from vbank.domain.mall import MallFileError, parse_item
 from vbank.domain.services import SERVICES
 from vbank.scenario import ScenarioError
 
@@ -38,6 +41,13 @@ SETUP = {"mall_items": list, "hours": str, "queue_threshold_s": (int, float),
 SETUP_WORDS = {"hours": ("open", "closed"), "digital_human": (True, False, "on", "off")}
 ACTOR_KEYS = {"kind": str, "name": str, "id_number": str, "client": str, "points": int,
               "tier": str, "skills": list, "available": bool, "node": int, "password": str}
+#: the fields of a ``setup: mall_items`` entry (what the admin endpoint takes), and of
+#: ``{redeem: ...}``; ``refused`` is a regex the server's refusal must match
+MALL_ITEM_KEYS = {"id": str, "name": (str, dict), "points": int, "stock": int,
+                  "per_customer_limit": int, "tier": str}
+REDEEM_KEYS = {"item": str, "quantity": int, "refused": (str, bool)}
+#: the most one redemption may ask for (the redemption endpoint's limit)
+MAX_QUANTITY = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +144,8 @@ def load(path: Path) -> Scenario:
             if name not in SETUP:
                 raise reader.fail(key, f"unknown setup {name!r}")
             scenario.setup[name] = reader.value(value, SETUP[name], f"setup {name}")
+            if name == "mall_items":
+                scenario.setup[name] = _mall_items(reader, value)
             if name in SETUP_WORDS and scenario.setup[name] not in SETUP_WORDS[name]:
                 words = " or ".join(str(w) for w in SETUP_WORDS[name] if isinstance(w, str))
                 raise reader.fail(value, f"setup {name} must be {words}")
@@ -143,9 +155,10 @@ def load(path: Path) -> Scenario:
             raise reader.fail(node, "assert must be a list")
         for item in node.value:
             entries = reader.mapping(item, "an assertion")
-            for name, (key, _) in entries.items():
+            for name, (key, value) in entries.items():
                 if name not in ASSERTIONS:
                     raise reader.fail(key, f"unknown assertion {name!r}")
+                _assertion(reader, name, value, actors)
             scenario.asserts.append((item.start_mark.line + 1,
                                      reader.value(item, dict, "an assertion")))
     return scenario
@@ -165,6 +178,11 @@ def _actors(reader: _Reader, node: yaml.Node) -> dict[str, dict[str, Any]]:
             raise reader.fail(key, f"actor {name}: kind must be customer or teller")
         if actor.get("client", "video") not in ("video", "lobby3d"):
             raise reader.fail(key, f"actor {name}: client must be video or lobby3d")
+        if "points" in actor:
+            if actor["kind"] != "customer":
+                raise reader.fail(fields["points"][0], f"actor {name}: points are for customers")
+            if actor["points"] < 0:
+                raise reader.fail(fields["points"][1], f"actor {name}: points must be 0 or more")
         actors[name] = actor
     if not any(a["kind"] == "customer" for a in actors.values()):
         raise reader.fail(node, "a scenario needs a customer actor")
@@ -184,11 +202,18 @@ def _steps(reader: _Reader, node: yaml.Node, actors: dict[str, dict[str, Any]]) 
                 if name not in EXPECTATIONS:
                     raise reader.fail(key, f"unknown expectation {name!r}")
                 reader.value(value, EXPECTATIONS[name], f"expect {name}")
+                if name == "points_balance":
+                    _amount(reader, value, "expect points_balance")
             spec = reader.value(entries["expect"][1], dict, "expect")
             who = spec.get("actor", entries.get("actor", (None, None))[1])
             who = who.value if isinstance(who, yaml.Node) else who
             if who is not None and who not in actors:
                 raise reader.fail(item, f"expect names unknown actor {who!r}")
+            if "points_balance" in spec and \
+                    actors[who or _first(actors, "customer")]["kind"] != "customer":
+                raise reader.fail(expected["points_balance"][0],
+                                  f"points_balance: {who} is a teller; only customers have "
+                                  "points")
             steps.append(Step(line, who or _first(actors, "customer"), "expect", spec))
             continue
         if len(entries) != 1:
@@ -214,9 +239,102 @@ def _steps(reader: _Reader, node: yaml.Node, actors: dict[str, dict[str, Any]]) 
             argument = reader.value(avalue, kinds, action) if kinds is not None else None
             if action == "ask_for" and argument not in ("teller", "digital_human"):
                 raise reader.fail(avalue, "ask_for takes teller or digital_human")
+            if action == "redeem":
+                argument = _redeem(reader, avalue)
         steps.append(Step(line, who, action, argument))
     return steps
 
 
 def _first(actors: dict[str, dict[str, Any]], kind: str) -> str:
     return next(name for name, a in actors.items() if a["kind"] == kind)
+
+
+# ------------------------------------------------------------------ the points mall
+def _amount(reader: _Reader, node: yaml.Node, what: str) -> int | dict[str, int]:
+    """A whole number, or ``{min: N}`` / ``{max: N}`` / both."""
+    if isinstance(node, yaml.MappingNode):
+        bounds = {}
+        for name, (key, value) in reader.mapping(node, what).items():
+            if name not in ("min", "max"):
+                raise reader.fail(key, f"{what}: {name!r} is not min or max")
+            bounds[name] = reader.value(value, int, f"{what} {name}")
+        if not bounds:
+            raise reader.fail(node, f"{what}: give a number, min or max")
+        return bounds
+    return int(reader.value(node, int, what))
+
+
+def _fields(reader: _Reader, node: yaml.Node, table: dict[str, Any], what: str,
+            required: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, yaml.Node]]:
+    """A mapping's values checked against ``table`` (name → types), with their nodes."""
+    entries = reader.mapping(node, what)
+    values, nodes = {}, {}
+    for name, (key, value) in entries.items():
+        if name not in table:
+            raise reader.fail(key, f"{what}: unknown key {name!r} (the keys are "
+                                   f"{', '.join(table)})")
+        values[name] = reader.value(value, table[name], f"{what}: {name}")
+        nodes[name] = value
+    for name in required:
+        if name not in values:
+            raise reader.fail(node, f"{what}: missing {name!r}")
+    return values, nodes
+
+
+def _mall_items(reader: _Reader, node: yaml.Node) -> list[dict[str, Any]]:
+    """``setup: mall_items``, checked as the admin endpoint will check them."""
+    if not isinstance(node, yaml.SequenceNode):
+        raise reader.fail(node, "setup mall_items must be a list")
+    items: list[dict[str, Any]] = []
+    for item in node.value:
+        spec, nodes = _fields(reader, item, MALL_ITEM_KEYS, "a mall item",
+                              ("id", "points", "stock"))
+        what = f"mall item {spec['id']}"
+        if not ITEM_ID.match(spec["id"]):
+            raise reader.fail(nodes["id"], f"{what}: id must match {ITEM_ID.pattern}")
+        if any(spec["id"] == other["id"] for other in items):
+            raise reader.fail(nodes["id"], f"{what}: the id is used twice")
+        for name, low in (("points", 1), ("stock", 0), ("per_customer_limit", 1)):
+            if name in spec and spec[name] < low:
+                raise reader.fail(nodes[name], f"{what}: {name} must be {low} or more")
+        if spec.get("tier", "standard") not in {t.value for t in Tier}:
+            raise reader.fail(nodes["tier"], f"{what}: tier must be one of "
+                                             f"{', '.join(t.value for t in Tier)}")
+        try:  # what is left (a name's languages) is checked as the server will check it
+            parse_item(spec, "a mall item")
+        except MallFileError as exc:
+            raise reader.fail(nodes.get("name", item), str(exc)) from exc
+        items.append(spec)
+    return items
+
+
+def _redeem(reader: _Reader, node: yaml.Node) -> dict[str, Any]:
+    spec, nodes = _fields(reader, node, REDEEM_KEYS, "redeem", ("item",))
+    if not ITEM_ID.match(spec["item"]):
+        raise reader.fail(nodes["item"], f"redeem: item must be a mall item id "
+                                         f"({ITEM_ID.pattern})")
+    quantity = spec.setdefault("quantity", 1)
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise reader.fail(nodes["quantity"], f"redeem: quantity must be 1 to {MAX_QUANTITY}")
+    refused = spec.get("refused")
+    if isinstance(refused, str):
+        try:
+            re.compile(refused)
+        except re.error as exc:
+            raise reader.fail(nodes["refused"], f"redeem: refused is not a regex: {exc}") \
+                from exc
+    return spec
+
+
+def _assertion(reader: _Reader, name: str, node: yaml.Node,
+               actors: dict[str, dict[str, Any]]) -> None:
+    """The values of the mall's assertions (the others are checked as they run)."""
+    if name == "ledger" and reader.value(node, None, "ledger") != "consistent":
+        raise reader.fail(node, "ledger: the only check is ledger: consistent")
+    if name == "points":
+        spec, nodes = _fields(reader, node, {"earned": (int, dict), "actor": str}, "points",
+                              ("earned",))
+        _amount(reader, nodes["earned"], "points earned")
+        who = spec.get("actor")
+        if who is not None and actors.get(who, {}).get("kind") != "customer":
+            raise reader.fail(nodes["actor"], f"points: {who!r} is not a customer actor")

@@ -3,9 +3,10 @@
 Every file is checked first (an invalid one stops the run, exit 2). Without ``--server`` the
 runner starts its own ``vbank serve`` on a free loopback port with a temporary database, an
 administrator of its own and the digital human loaded. Per scenario it applies ``setup:``
-through the admin API (and puts the branch back afterwards), creates every actor as a new
-user, signs them in, plays the steps in order (each prints one line), checks the final
-assertions, and lets everyone leave. A step that fails ends its scenario.
+through the admin API (and puts the branch back afterwards; mall items are created under ids
+of their own and their stock is taken back), creates every actor as a new user, signs them
+in, plays the steps in order (each prints one line), checks the final assertions, and lets
+everyone leave. A step that fails ends its scenario.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from vbank.scenario import ScenarioError
 from vbank.scenario.actors import Actor, StepFailed
 from vbank.scenario.business import BusinessActions
 from vbank.scenario.expectations import NOT_YET, Expectations, not_yet, number_problem
+from vbank.scenario.mall import MallActions
 from vbank.scenario.model import Scenario, Step, load
 from vbank.scenario.report import Report, ScenarioResult, StepResult
 from vbank.scenario.servers import OwnServer, Server
@@ -43,7 +45,7 @@ def describe(step: Step) -> str:
     return f"{step.action} {json.dumps(step.argument, ensure_ascii=False)}"
 
 
-class ScenarioRun(BusinessActions):
+class ScenarioRun(BusinessActions, MallActions):
     """One scenario played against ``servers``."""
 
     def __init__(self, scenario: Scenario, servers: list[Server], http: httpx.AsyncClient,
@@ -54,16 +56,18 @@ class ScenarioRun(BusinessActions):
         self.report = report
         self.shared = shared  # the voice, the ear, the camera loop: loaded once per run
         self.actors: dict[str, Actor] = {}
-        self.expectations = Expectations(scenario.id, scenario.language, shared)
+        self.expectations = Expectations(scenario.id, scenario.language, shared,
+                                         self._points_balance)
         self.result = ScenarioResult(scenario.id, scenario.file)
         self._restore: list[tuple[Server, dict[str, Any]]] = []
+        self.items: dict[tuple[str, str], str] = {}
+        self.points_from: dict[str, int] = {}
+        self._tokens: dict[str, str] = {}  # actor key → bearer token, for HTTP as them
 
     # ---------------------------------------------------------------- setup
     async def setup(self) -> None:
         policy: dict[str, Any] = {"counters": "hours", "per_service_threshold": True}
         for name, value in self.s.setup.items():
-            if name == "mall_items":
-                raise not_yet("mall_items")
             if name == "hours":
                 policy["counters"] = {"open": "open", "closed": "closed"}[value]
             elif name == "queue_threshold_s":
@@ -81,6 +85,7 @@ class ScenarioRun(BusinessActions):
                 **({"queue_threshold_s": before["queue_threshold_s"]}
                    if before["queue_threshold_s"] is not None
                    else {"per_service_threshold": True})}))
+        await self._setup_mall()
         for key, spec in self.s.actors.items():
             if spec.get("client", "video") == "lobby3d":
                 raise StepFailed(f"actor {key}: client lobby3d is not supported yet (the 3D "
@@ -105,6 +110,7 @@ class ScenarioRun(BusinessActions):
             await actor.connect()
             if actor.kind == "teller" and actor.spec.get("available", True):
                 await self._available(actor, actor.spec.get("skills") or [self.s.service])
+        await self._points_baseline()
 
     def _used_servers(self) -> list[Server]:
         nodes = sorted({spec.get("node", 1) for spec in self.s.actors.values()})
@@ -320,11 +326,24 @@ class ScenarioRun(BusinessActions):
             raise StepFailed(f"recording ({duration:.1f} s, {len(parts)} parts): "
                              + "; ".join(problems))
 
-    async def _token(self, actor: Actor) -> str:
-        r = await self.http.post(f"{actor.server}/api/v1/auth/login",
-                                 json={"username": actor.username, "password": actor.password})
-        r.raise_for_status()
-        return str(r.json()["access_token"])
+    async def _token(self, actor: Actor, fresh: bool = False) -> str:
+        """The actor's bearer token: signed in once, again when it has run out."""
+        if fresh or actor.key not in self._tokens:
+            r = await self.http.post(f"{actor.server}/api/v1/auth/login", json={
+                "username": actor.username, "password": actor.password})
+            r.raise_for_status()
+            self._tokens[actor.key] = str(r.json()["access_token"])
+        return self._tokens[actor.key]
+
+    async def _as(self, actor: Actor, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An HTTP request to the actor's server as the actor."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        for fresh in (False, True):
+            headers["Authorization"] = f"Bearer {await self._token(actor, fresh)}"
+            r = await self.http.request(method, actor.server + path, headers=headers, **kwargs)
+            if r.status_code != 401:
+                break
+        return r
 
     # -------------------------------------------------------------- ending
     async def _leave_all(self) -> None:
@@ -343,6 +362,8 @@ class ScenarioRun(BusinessActions):
         for server, policy in self._restore:
             with contextlib.suppress(Exception):
                 await self._admin("PUT", server, "/api/v1/admin/branch", policy)
+        with contextlib.suppress(Exception):
+            await self._withdraw_items()
 
     def _turns(self) -> None:
         for actor in self.actors.values():
