@@ -249,6 +249,9 @@ def test_customer_signs_a_loan_contract_with_a_teller(
         assert event["document_sha256"] == document["sha256"]
         assert event["name"] == "Alice Chen"
     expect(customer.get_by_test_id("signed")).to_contain_text("Signed by Alice Chen")
+    earned = wait_message(customer, "points_earned")  # the mall's earn rule for signing
+    assert (earned["event"], earned["points"]) == ("contract_signed", 100)
+    expect(customer.locator("#toasts")).to_contain_text("+100 points for")
     expect(teller.get_by_test_id("flow-record")).to_contain_text("Alice Chen at")
     shot(customer, "loan-signing-customer-signed")
     shot(teller, "loan-signing-teller-signed")
@@ -289,6 +292,9 @@ def test_customer_assessed_c2_acknowledges_the_risk_of_an_r3_fund(
 
     assessed = wait_event(customer, "risk_assessed")
     assert assessed["level"] == "C2", assessed
+    earned = wait_message(customer, "points_earned")
+    assert (earned["event"], earned["points"]) == ("risk_assessed", 50)
+    expect(customer.locator("#toasts")).to_contain_text("+50 points for")
     expect(customer.get_by_test_id("result-level")).to_have_text("C2")
     verdict = wait_event(customer, "suitability")
     assert verdict["product"] == "balanced_mixed"
