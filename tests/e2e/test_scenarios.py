@@ -19,7 +19,7 @@ SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenes" / "scenarios"
     "*.yaml"))
 
 
-@pytest.mark.timeout(1500)  # thirteen whole journeys with real speech, one after another
+@pytest.mark.timeout(1500)  # fourteen whole journeys with real speech, one after another
 def test_the_shipped_scenarios_pass(tmp_path: Path) -> None:
     assert len(SCENARIOS) >= 5
     out = tmp_path / "scenarios.json"

@@ -92,6 +92,8 @@ def test_points_answers_when_nothing_is_affordable_or_nothing_is_known() -> None
          "cheapest": [{"en": "Coffee voucher", "zh": "咖啡券"}, 80]}))
     said = poor.hear(Heard("what can I redeem", "points_items"))[0]
     assert isinstance(said, Say) and "Coffee voucher, needs 80 points" in said.text
+    empty = Conversation(FAQ, points=PointsFacts(balance=10, tier="standard"))
+    assert texts(empty.hear(Heard("what can I get", "points_items")))[0] == "points_mall_empty"
     unknown = Conversation(FAQ)  # the server could not tell: never a made-up number
     assert texts(unknown.hear(Heard("my points", "my_points"))) == ["points_unknown",
                                                                     "anything_else"]

@@ -37,6 +37,8 @@ LINES = {
                        "zh": "暂时无法查询您的积分，您可以在积分商城查看余额。"},
     "points_items": {"en": "With your points you can get {items}.",
                      "zh": "用您的积分可以兑换{items}。"},
+    "points_mall_empty": {"en": "There is nothing in the points mall to redeem right now.",
+                          "zh": "积分商城目前没有可兑换的商品。"},
     "points_items_none": {"en": "Nothing in the mall is within your points yet. The cheapest "
                                 "item, {item}, needs {points} points.",
                           "zh": "您的积分暂时还不够兑换商品，最便宜的{item}需要{points}积分。"},
@@ -183,7 +185,7 @@ class Conversation:
             name, points = facts.cheapest
             return self._line("points_items_none", item=name.get(lang, name["en"]),
                               points=points)
-        return self._line("points_unknown")
+        return self._line("points_mall_empty")
 
     def _record(self, actions: list[Action]) -> list[Action]:
         self.said += [a for a in actions if isinstance(a, Say)]
