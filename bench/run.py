@@ -18,6 +18,8 @@ RUNS = {
     "sessions-2workers-overload": ["sessions", "--sessions", "12,16"],
     "sessions-digital-human": ["sessions", "--kind", "digital_human", "--sessions", "4,6,8",
                                "--duration", "20"],
+    "mall-race-sqlite": ["mall-race", "--db", "sqlite"],
+    "mall-race-postgres": ["mall-race", "--db", "postgres"],
 }
 
 

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: $VBANK_SCENARIO_ADMIN, else the demo admin)")
 
     bench = sub.add_parser("bench", help="run a benchmark")
-    bench.add_argument("name", choices=("sessions", "queue", "voice-latency"))
+    bench.add_argument("name", choices=("sessions", "queue", "voice-latency", "mall-race"))
     bench.add_argument("--json", type=Path, dest="json_out", help="write the figures here")
     bench.epilog = "Each benchmark takes its own options: vbank bench NAME --help."
     return parser

@@ -40,7 +40,7 @@ Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 # ``async``, though they never wait: FastAPI runs a plain ``def`` dependency in its thread
-# pool, a hop that cost a redemption about a tenth of the server's time under load.
+# pool, a hop that made a redemption cost the server about 1.0 ms of CPU instead of 0.6.
 async def get_desk(request: Request) -> PointsDesk:
     return request.app.state.desk
 

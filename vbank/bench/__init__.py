@@ -29,6 +29,10 @@ def run_bench(name: str, json_out: Path | None, rest: list[str]) -> int:
         from vbank.bench.queue import main as queue_main
 
         return queue_main(rest, json_out)
+    if name == "mall-race":
+        from vbank.bench.mall import main as mall_main
+
+        return mall_main(rest, json_out)
     from vbank.bench.sessions import main as sessions_main
 
     return sessions_main(rest, json_out)
