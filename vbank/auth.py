@@ -58,13 +58,31 @@ def issue_token(username: str, role: Role, secret: str, ttl_s: int,
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+#: tokens whose signature was checked: (token, secret) → (who, expiry). Checking an HMAC
+#: signature and parsing the claims is a good part of a small request's cost; the expiry is
+#: still checked on every use. Bounded: emptied when full.
+_verified: dict[tuple[str, str], tuple[Principal, float]] = {}
+VERIFIED_MAX = 4096
+
+
 def read_token(token: str, secret: str) -> Principal:
     """Check a bearer token's signature and expiry; ``AuthError`` otherwise."""
+    known = _verified.get((token, secret))
+    if known is not None:
+        if time.time() < known[1]:
+            return known[0]
+        del _verified[(token, secret)]
+        raise AuthError("token expired")
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"],
                             options={"require": ["sub", "role", "exp", "jti"]})
-        return Principal(str(claims["sub"]), Role(claims["role"]), str(claims["jti"]))
+        principal = Principal(str(claims["sub"]), Role(claims["role"]), str(claims["jti"]))
+        expires = float(claims["exp"])
     except jwt.ExpiredSignatureError as exc:
         raise AuthError("token expired") from exc
-    except (jwt.InvalidTokenError, ValueError) as exc:
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise AuthError("invalid token") from exc
+    if len(_verified) >= VERIFIED_MAX:
+        _verified.clear()
+    _verified[(token, secret)] = (principal, expires)
+    return principal

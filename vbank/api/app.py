@@ -87,7 +87,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="vbank", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    for module in (auth, services, admin, evidence, risk, mall, visits, health, ws, pages):
+    # the mall first: routes are matched in order, and redemptions are the busiest requests
+    for module in (mall, auth, services, admin, evidence, risk, visits, health, ws, pages):
         app.include_router(module.router)
     if MALL_ASSETS.is_dir():  # before /static, which would otherwise take its paths
         app.mount("/static/mall", StaticFiles(directory=MALL_ASSETS), name="mall-pictures")

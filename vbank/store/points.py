@@ -188,7 +188,8 @@ class PointsDesk:
         self._rng = rng or random.SystemRandom()  # lottery rolls nobody can predict
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sqlite = url.startswith("sqlite")
-        self._engine = create_async_engine(url, pool_size=2) if not self._sqlite else \
+        self._engine = create_async_engine(url, pool_size=2, pool_pre_ping=True) \
+            if not self._sqlite else \
             create_async_engine(url)
         if self._sqlite:
             _configure_sqlite(self._engine, "BEGIN IMMEDIATE")
