@@ -6,12 +6,14 @@
 // window.vbank.peerRole says who is on the other side: teller, digital_human or null;
 // window.vbank.captions holds the captions shown, {speaker, text}, oldest first.
 // The business done in the call (signing, risk assessment) is customer-flow.js's panel; the
-// points mall (#view-mall, reached from the lobby and after a call, never during one) mall.js's.
+// points mall (#view-mall, reached from the lobby and after a call, never during one) mall.js's;
+// rating the call once it has ended (#rating) rating.js's.
 
 import {$, AuthError, MessageArea, apiGet, formatWait, h, hooks, setupSignIn} from './common.js';
 import {PageCall} from './call.js';
 import {CustomerBusiness} from './customer-flow.js';
 import {PointsMall} from './mall.js';
+import {CallRating} from './rating.js';
 
 const SERVICES_REFRESH_MS = 10000;
 
@@ -73,6 +75,7 @@ const account = setupSignIn({
   onSignedOut: () => {
     if (IN_SESSION.has(hooks.state)) account.send({type: 'leave'});
     mall.forget();
+    rating.withdraw();
     finishCall();
     showPeer(null);
     clearInterval(servicesTimer);
@@ -94,6 +97,8 @@ const call = new PageCall({
 
 const business = new CustomerBusiness({send: account.send, messages, token: () => account.token});
 const mall = new PointsMall({token: () => account.token, signedOut: (reason) => account.logout(reason)});
+const rating = new CallRating({request: (...args) => mall.call(...args),
+  signedOut: (reason) => account.logout(reason)});
 
 // ---- views and state -------------------------------------------------------------------
 
@@ -228,6 +233,7 @@ function enterSession(sessionId, service) {
   $('#captions').replaceChildren();
   $('#captions-none').hidden = false;
   business.reset();
+  rating.withdraw();
   showView('call');
   clearInterval(servicesTimer);
 }
@@ -346,6 +352,8 @@ function onMessage(msg) {
       $('#reference').textContent = msg.reference ?? '';
       // Leaving the queue before a teller came ends the session too; say so plainly.
       setState(msg.outcome === 'customer_left' && !wasPaired ? 'left' : 'ended');
+      // A call that took place (someone served the customer) can be rated.
+      if (wasPaired) rating.offer(msg.session_id ?? hooks.sessionId);
       break;
     case 'left':
       finishCall();

@@ -1,19 +1,22 @@
 // The points mall on / (积分商城, #view-mall): the customer's points, the catalogue as cards
 // (price for their tier, stock, limit, tier, flash-sale window), redeeming with a confirmation,
-// their orders (cancel gives the points back) and the points history. `points_earned` and
-// `redeemed` messages update the balance wherever the customer is, with a short notice.
+// their orders (cancel gives the points back), the points history and the campaigns
+// (campaigns.js). `points_earned`, `redeemed` and `order_cancelled` messages update the balance
+// wherever the customer is, with a short notice when another window did it.
 //
-// A redemption carries an Idempotency-Key made when the customer asks for it and kept while
-// the same confirmation is retried (a network error, a busy branch), so a retry never spends
-// twice; a new click on Redeem is a new redemption and gets a new key.
+// What the customer confirms in the dialog (a redemption, a cancel, a lucky draw) is one
+// request; one that spends carries an Idempotency-Key made when the customer asks for it and
+// kept while the same confirmation is retried (a network error, a busy branch), so a retry
+// never spends twice; a new click on Redeem or Draw is a new request and gets a new key.
 // window.vbank.points is the last GET /points (its balance kept current).
 
 import {$, AuthError, h, hooks} from './common.js';
 import {Notices, TIERS, earnedText, formatPoints, historyEntry, renderPoints, tierAllows,
   when} from './points.js';
+import {Campaigns} from './campaigns.js';
 
 const API = '/api/v1';
-const REFRESH_MS = 15000; // stock and sale windows change without telling us
+const REFRESH_MS = 15000; // stock, prize pools and sale windows change without telling us
 const BUSY_TRIES = 3; // attempts while the branch answers 503 (it says when to retry)
 const MAX_QUANTITY = 100; // the API's limit per redemption
 const EXPIRED = 'Your login has expired. · 登录已过期';
@@ -29,7 +32,7 @@ const CLOSED = {
   limit: {button: 'Limit reached · 已达上限', badge: null},
 };
 
-/** One per redemption the customer means (the header's characters: printable ASCII). */
+/** One per request the customer means (the header's characters: printable ASCII). */
 function newKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
   // Pages served over plain http to another host are not a secure context: no randomUUID.
@@ -40,7 +43,7 @@ function newKey() {
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 /** The server's words for a refusal ({detail}: a sentence, or a validation list). */
-function detailOf(r) {
+export function detailOf(r) {
   const d = r.data?.detail;
   if (typeof d === 'string') return d;
   if (Array.isArray(d)) return d.map((e) => e.msg ?? JSON.stringify(e)).join('; ');
@@ -57,9 +60,11 @@ export class PointsMall {
     this.orders = []; // GET /mall/redemptions, newest first
     this.transactions = []; // GET /points/transactions, newest first
     this.mine = new Set(); // ids of orders this page placed (their `redeemed` is no news)
-    this.asking = null; // the confirmation on screen: {kind: redeem|cancel, item, quantity, key, order}
+    this.cancelledHere = new Set(); // ids of orders this page cancelled (their `order_cancelled` too)
+    this.asking = null; // the confirmation on screen: see ask()
     this.busy = false; // the confirmed request is on its way
     this.timer = null;
+    this.campaigns = new Campaigns(this);
     hooks.points = null;
     this.dialog = $('#mall-confirm');
     $('#confirm-yes').addEventListener('click', (ev) => {
@@ -81,7 +86,8 @@ export class PointsMall {
   open() {
     this.refresh();
     clearInterval(this.timer);
-    this.timer = setInterval(() => this.visible && this.refresh(['points', 'items']), REFRESH_MS);
+    this.timer = setInterval(() => this.visible && this.refresh(['points', 'items', 'campaigns']),
+      REFRESH_MS);
   }
 
   /** The mall is left (or a call starts): no more refreshing, no confirmation left open. */
@@ -98,6 +104,8 @@ export class PointsMall {
     this.orders = [];
     this.transactions = [];
     this.mine.clear();
+    this.cancelledHere.clear();
+    this.campaigns.forget();
     hooks.points = null;
     $('#lobby-points').hidden = true;
   }
@@ -126,11 +134,11 @@ export class PointsMall {
   }
 
   /** Load the parts named (all by default) and show them. */
-  async refresh(parts = ['points', 'items', 'orders', 'history']) {
+  async refresh(parts = ['points', 'items', 'orders', 'history', 'campaigns', 'draws']) {
     const token = this.token();
     if (!token) return;
     const paths = {points: '/points', items: '/mall/items', orders: '/mall/redemptions',
-      history: '/points/transactions'};
+      history: '/points/transactions', campaigns: '/campaigns', draws: '/lotteries/draws'};
     const results = await Promise.allSettled(parts.map((part) => this.get(paths[part])));
     if (this.token() !== token) return; // logged out (or in again) meanwhile: not for this login
     results.forEach((result, i) => {
@@ -150,6 +158,8 @@ export class PointsMall {
       this.items = [...value].sort((a, b) => (b.flash - a.flash) || (a.points - b.points));
     } else if (part === 'orders') {
       this.orders = value;
+    } else if (part === 'campaigns' || part === 'draws') {
+      this.campaigns.take(part, value);
     } else {
       this.transactions = value;
     }
@@ -160,7 +170,7 @@ export class PointsMall {
     if (hooks.points == null || balance == null) return;
     hooks.points = {...hooks.points, balance};
     renderPoints(hooks.points);
-    if (this.visible) this.renderCatalogue(); // what the customer can afford changed
+    if (this.visible) this.render(['points']); // what the customer can afford changed
   }
 
   /** Signaling messages about points; the rest are not the mall's. */
@@ -168,13 +178,20 @@ export class PointsMall {
     if (msg.type === 'points_earned') {
       this.notices.show(earnedText(msg));
       this.setBalance(msg.balance);
-      this.refresh(this.visible ? ['points', 'history'] : ['points']); // growth and tier too
+      // Growth and tier too; and a step of a task chain may be done.
+      this.refresh(this.visible ? ['points', 'history', 'campaigns'] : ['points']);
     } else if (msg.type === 'redeemed') {
       this.setBalance(msg.balance);
       // Ours arrives about when the answer to our request does; another window's is news.
       if (this.mine.has(msg.order_id) || this.busy) return;
       this.notices.show(`${this.itemName(msg.item_id)} ×${msg.quantity} redeemed in another window · `
         + '已在其他窗口兑换');
+      if (this.visible) this.refresh();
+    } else if (msg.type === 'order_cancelled') {
+      this.setBalance(msg.balance);
+      if (this.cancelledHere.has(msg.order_id) || this.busy) return;
+      this.notices.show(`${this.itemName(msg.item_id)}: order cancelled in another window, `
+        + `${formatPoints(msg.points)} points back · 已在其他窗口取消订单，积分已退还`);
       if (this.visible) this.refresh();
     }
   }
@@ -186,21 +203,15 @@ export class PointsMall {
     return item ? `${item.name.en} · ${item.name.zh}` : id;
   }
 
-  /** How many of an item the customer holds in orders not cancelled (the limit counts them). */
-  bought(itemId) {
-    return this.orders.filter((o) => o.item_id === itemId && o.status === 'placed')
-      .reduce((n, o) => n + o.quantity, 0);
-  }
-
   /** The card's state: sold_out, not_yet, ended, limit (closed), or tier, short, on_sale. */
   stateOf(item) {
     const p = hooks.points;
     const now = Date.now();
-    const early = item.flash ? (p?.early_access_min ?? 0) * 60000 : 0;
+    const opens = item.opens_at ?? item.starts_at; // a flash sale opens early for higher tiers
     if (item.stock <= 0) return 'sold_out';
-    if (item.starts_at && now < Date.parse(item.starts_at) - early) return 'not_yet';
+    if (opens && now < Date.parse(opens)) return 'not_yet';
     if (item.ends_at && now >= Date.parse(item.ends_at)) return 'ended';
-    if (item.per_customer_limit != null && this.bought(item.id) >= item.per_customer_limit) return 'limit';
+    if (item.per_customer_limit != null && (item.bought ?? 0) >= item.per_customer_limit) return 'limit';
     if (p && !tierAllows(p.tier, item.tier)) return 'tier';
     if (p && (item.price ?? item.points) > p.balance) return 'short';
     return 'on_sale';
@@ -210,6 +221,7 @@ export class PointsMall {
     if (parts.includes('items') || parts.includes('orders') || parts.includes('points')) this.renderCatalogue();
     if (parts.includes('orders') || parts.includes('items')) this.renderOrders();
     if (parts.includes('history') || parts.includes('orders')) this.renderHistory();
+    this.campaigns.render(parts);
   }
 
   renderCatalogue() {
@@ -228,7 +240,8 @@ export class PointsMall {
     const state = this.stateOf(item);
     const closed = CLOSED[state];
     const price = item.price ?? item.points;
-    const left = item.per_customer_limit == null ? MAX_QUANTITY : item.per_customer_limit - this.bought(item.id);
+    const bought = item.bought ?? 0;
+    const left = item.per_customer_limit == null ? MAX_QUANTITY : item.per_customer_limit - bought;
     const most = Math.max(1, Math.min(MAX_QUANTITY, item.stock, left));
     const noteId = `note-${item.id}`;
     return h('li', {class: 'item-card', 'data-state': state, 'data-testid': `item-${item.id}`},
@@ -255,7 +268,7 @@ export class PointsMall {
           item.per_customer_limit != null
             ? h('span', {'data-testid': `limit-${item.id}`},
               `Limit ${item.per_customer_limit} each · 每人限 ${item.per_customer_limit}`
-              + (this.bought(item.id) ? ` (you have ${this.bought(item.id)} · 已兑 ${this.bought(item.id)})` : ''))
+              + (bought ? ` (you have ${bought} · 已兑 ${bought})` : ''))
             : null),
         this.windowLine(item, state),
         h('p', {class: 'item-note', id: noteId}, this.noteFor(item, state)),
@@ -273,10 +286,11 @@ export class PointsMall {
   /** The sale window of a flash sale (or of an item on sale for a while only). */
   windowLine(item, state) {
     if (!item.starts_at && !item.ends_at) return null;
-    const early = item.flash ? hooks.points?.early_access_min ?? 0 : 0;
+    const opens = item.opens_at ?? item.starts_at;
+    const early = opens && item.starts_at // minutes early for this customer's tier
+      ? Math.round((Date.parse(item.starts_at) - Date.parse(opens)) / 60000) : 0;
     let text;
     if (state === 'not_yet') {
-      const opens = new Date(Date.parse(item.starts_at) - early * 60000).toISOString();
       text = `On sale from · 开售 ${when(opens)}${early ? ` (${early} min early for you · 提前${early}分钟)` : ''}`;
     } else if (state === 'ended') {
       text = `Ended · 已结束 ${when(item.ends_at)}`;
@@ -341,7 +355,11 @@ export class PointsMall {
     const cost = (item.price ?? item.points) * quantity;
     const after = (hooks.points?.balance ?? 0) - cost;
     const name = `${item.name.en} · ${item.name.zh}`;
-    this.ask({kind: 'redeem', item, quantity, key: newKey()}, {
+    this.ask({
+      kind: 'redeem', path: '/mall/redemptions', body: {item_id: item.id, quantity}, spends: true,
+      working: 'Redeeming… · 正在兑换', refused: 'Not redeemed · 兑换未成功',
+      done: (result) => this.redeemed(result),
+    }, {
       title: 'Redeem? · 确认兑换',
       picture: item.image_url,
       text: `${quantity} × ${name} for ${formatPoints(cost)} points. `
@@ -357,7 +375,11 @@ export class PointsMall {
     const order = this.orders.find((o) => o.id === orderId);
     if (!order) return;
     const item = this.items.find((i) => i.id === order.item_id);
-    this.ask({kind: 'cancel', order}, {
+    this.ask({
+      kind: 'cancel', path: `/mall/redemptions/${encodeURIComponent(order.id)}/cancel`,
+      working: 'Cancelling… · 正在取消', refused: 'Not cancelled · 取消未成功',
+      done: (result) => this.cancelled(result),
+    }, {
       title: 'Cancel this order? · 取消订单',
       picture: item?.image_url,
       text: `${this.itemName(order.item_id)} ×${order.quantity}: your ${formatPoints(order.points)} points `
@@ -367,8 +389,15 @@ export class PointsMall {
     });
   }
 
+  /**
+   * Ask the customer to confirm a request: `asking` is {kind (the dialog's data-kind), path,
+   * body, spends (true: it gets an Idempotency-Key, kept for its retries), working (the Yes
+   * button while it is on its way), refused (the heading of a refusal), done(result)}; the
+   * dialog shows the words.
+   */
   ask(asking, {title, picture, text, yes, no}) {
-    this.asking = asking;
+    if (this.dialog.open) return;
+    this.asking = {...asking, key: asking.spends ? newKey() : null};
     this.busy = false;
     $('#confirm-title').textContent = title;
     $('#confirm-picture').hidden = !picture;
@@ -397,15 +426,11 @@ export class PointsMall {
     if (!asking || this.busy) return;
     this.busy = true;
     $('#confirm-error').replaceChildren();
-    this.setButtons({yes: asking.kind === 'redeem' ? 'Redeeming… · 正在兑换' : 'Cancelling… · 正在取消',
-      no: asking.labels.no, busy: true});
-    const request = asking.kind === 'redeem'
-      ? ['/mall/redemptions', {body: {item_id: asking.item.id, quantity: asking.quantity}, key: asking.key}]
-      : [`/mall/redemptions/${encodeURIComponent(asking.order.id)}/cancel`, {}];
+    this.setButtons({yes: asking.working, no: asking.labels.no, busy: true});
     let r = null;
     try {
       for (let attempt = 1; ; attempt += 1) {
-        r = await this.call('POST', ...request);
+        r = await this.call('POST', asking.path, {body: asking.body, key: asking.key});
         if (r.status !== 503 || attempt >= BUSY_TRIES) break;
         await sleep(r.retryAfter * 1000); // the same key: safe to ask again
       }
@@ -420,9 +445,14 @@ export class PointsMall {
       return;
     }
     this.busy = false;
-    if (r.ok) this.done(asking, r.data);
-    else if (r.status === 503) this.failed(asking, BUSY, true);
-    else this.failed(asking, detailOf(r), false);
+    if (r.ok) {
+      if (this.dialog.open && this.asking === asking) this.dialog.close();
+      asking.done(r.data);
+    } else if (r.status === 503) {
+      this.failed(asking, BUSY, true);
+    } else {
+      this.failed(asking, detailOf(r), false);
+    }
   }
 
   /** The server said no (or could not be reached: `retry` offers the same request again). */
@@ -431,33 +461,45 @@ export class PointsMall {
       this.notices.show(text, 'error');
       return;
     }
-    const what = asking.kind === 'redeem' ? 'Not redeemed · 兑换未成功' : 'Not cancelled · 取消未成功';
-    $('#confirm-error').replaceChildren(h('strong', {}, what), h('span', {}, text));
+    $('#confirm-error').replaceChildren(h('strong', {}, asking.refused), h('span', {}, text));
     this.dialog.dataset.outcome = retry ? 'retry' : 'refused';
     this.setButtons(retry ? {yes: 'Try again · 重试', no: asking.labels.no} : {yes: null, no: 'Close · 关闭'});
     (retry ? $('#confirm-yes') : $('#confirm-no')).focus();
-    // Stock, limits or the balance may have moved under us: show the server's view.
+    // Stock, limits, draws or the balance may have moved under us: show the server's view.
     this.refresh();
   }
 
-  done(asking, result) {
-    if (this.dialog.open && this.asking === asking) this.dialog.close();
+  redeemed(result) {
     this.mine.add(result.order_id);
-    const name = this.itemName(result.order.item_id);
-    if (asking.kind === 'redeem') {
-      this.notices.show(`✓ ${name} ×${result.order.quantity} redeemed for ${formatPoints(result.order.points)} `
-        + 'points · 兑换成功');
-      const item = this.items.find((i) => i.id === result.order.item_id);
-      if (item && result.points_spent > 0) item.stock -= result.order.quantity;
-      if (!this.orders.some((o) => o.id === result.order_id)) this.orders = [result.order, ...this.orders];
-    } else {
-      this.notices.show(`✓ Order cancelled: ${formatPoints(result.order.points)} points are back · 订单已取消，积分已退还`);
-      this.orders = this.orders.map((o) => (o.id === result.order_id ? result.order : o));
-      const item = this.items.find((i) => i.id === result.order.item_id);
-      if (item && result.points_spent < 0) item.stock += result.order.quantity;
+    const {order} = result;
+    this.notices.show(`✓ ${this.itemName(order.item_id)} ×${order.quantity} redeemed for `
+      + `${formatPoints(order.points)} points · 兑换成功`);
+    const item = this.items.find((i) => i.id === order.item_id);
+    if (item && result.points_spent > 0) { // not a replay of one counted already
+      item.stock -= order.quantity;
+      item.bought = (item.bought ?? 0) + order.quantity;
     }
+    if (!this.orders.some((o) => o.id === result.order_id)) this.orders = [order, ...this.orders];
+    this.changed(result);
+  }
+
+  cancelled(result) {
+    this.cancelledHere.add(result.order_id);
+    this.notices.show(`✓ Order cancelled: ${formatPoints(result.order.points)} points are back · 订单已取消，积分已退还`);
+    this.orders = this.orders.map((o) => (o.id === result.order_id ? result.order : o));
+    const item = this.items.find((i) => i.id === result.order.item_id);
+    if (item && result.points_spent < 0) {
+      item.stock += result.order.quantity;
+      item.bought = Math.max(0, (item.bought ?? 0) - result.order.quantity);
+    }
+    this.changed(result);
+  }
+
+  /** An order changed: show it now, then the server's view (the ledger's lines, and anyone
+   * else's redemptions). */
+  changed(result) {
     this.setBalance(result.balance);
     this.render(['items', 'orders']);
-    this.refresh(); // the ledger's lines, and anyone else's redemptions
+    this.refresh();
   }
 }

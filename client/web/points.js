@@ -25,6 +25,17 @@ export const EARNED = {
   task_chain: {en: 'completing a task chain', zh: '完成任务'},
 };
 
+/** The same events as steps of a task chain: what the customer is asked to do. */
+const TASKS = {
+  lobby_visit: {en: 'Visit the lobby', zh: '到访大厅'},
+  risk_assessed: {en: 'Complete a risk assessment', zh: '完成风险测评'},
+  contract_signed: {en: 'Sign a contract', zh: '签署合同'},
+  call_rated: {en: 'Rate a call', zh: '评价通话'},
+};
+
+/** "Visit the lobby · 到访大厅" for a step `lobby_visit` (an unknown step: its name). */
+export const taskName = (step) => (TASKS[step] ? `${TASKS[step].en} · ${TASKS[step].zh}` : String(step));
+
 export const tierName = (tier) => {
   const t = TIERS[tier];
   return t ? `${t.en} · ${t.zh}` : tier ?? '';
@@ -75,9 +86,10 @@ export function renderPoints(p) {
   $('#growth-value').textContent = formatPoints(p.growth);
   const bar = $('#points-growth');
   const toNext = p.growth_to_next_tier;
-  // From zero: how far the customer has come towards the next tier's threshold.
-  bar.max = toNext == null ? 1 : p.growth + toNext;
-  bar.value = toNext == null ? 1 : p.growth;
+  // How far the customer has come from where their tier starts to where the next one does.
+  const from = p.tier_from ?? 0;
+  bar.max = toNext == null ? 1 : p.growth + toNext - from;
+  bar.value = toNext == null ? 1 : p.growth - from;
   $('#next-tier').textContent = p.next_tier
     ? `${formatPoints(toNext)} more growth value to ${TIERS[p.next_tier]?.en ?? p.next_tier} · `
       + `再获 ${formatPoints(toNext)} 成长值升级${TIERS[p.next_tier]?.zh ?? p.next_tier}`
