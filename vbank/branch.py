@@ -29,6 +29,7 @@ from vbank.config import Settings
 from vbank.domain.flowrun import FlowRun
 from vbank.domain.queue import BranchQueue, QueueEmpty, Teller, TellerStatus, Ticket
 from vbank.domain.services import SERVICES, priority_for_tier
+from vbank.lobby import Lobby
 from vbank.rewards import Rewards
 from vbank.rtc import AdmissionRefused, RtcError
 from vbank.rtc.lag import LoopLagMonitor
@@ -134,12 +135,14 @@ class Branch:
         self._router: asyncio.Future[None] | None = None
         self.business = Business(self)
         self.rewards: Rewards | None = None  # points for what customers do; set at start
+        self.lobby = Lobby(self._send, self.queue_board)  # who is in the 3D hall
         #: recordings being stored, per session: sealing waits for them
         self._storing: dict[str, set[asyncio.Future[Any]]] = {}
 
     def start(self) -> None:
         """Background duties: hand long waits to the digital human."""
         self._router = asyncio.ensure_future(self._route_long_waits())
+        self.lobby.start()
 
     async def _route_long_waits(self, every_s: float = 1.0) -> None:
         while not self.closing:
@@ -212,6 +215,7 @@ class Branch:
         del self.connections[conn.username]
         if self.closing:
             return
+        self.lobby.leave(conn.username)
         if conn.role is Role.TELLER:
             teller = self.queue.remove_teller(conn.username)
             if teller is not None and teller.session_id in self.live:
@@ -570,6 +574,7 @@ class Branch:
     async def shutdown(self) -> None:
         """Server stopping: end every call, let recordings finish and be stored."""
         self.closing = True
+        await self.lobby.stop()
         if self._router is not None:
             self._router.cancel()
         for live in list(self.live.values()):
@@ -610,6 +615,14 @@ class Branch:
             for username in supervisors:
                 await self._send(username, message)
                 await self._send(username, tellers)
+
+    def queue_board(self) -> list[dict[str, Any]]:
+        """Each service's queue and estimated wait, as the lobby's board shows them."""
+        lengths = self.queue.lengths()
+        return [{"id": s.id, "name": {"en": s.name_en, "zh": s.name_zh},
+                 "length": lengths[s.id],
+                 "estimated_wait_s": round(self.queue.estimate(s.id, lengths[s.id] + 1))}
+                for s in SERVICES.values()]
 
     def tellers_snapshot(self) -> list[dict[str, Any]]:
         """Every signed-in teller's state, for supervisors."""

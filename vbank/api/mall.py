@@ -370,7 +370,7 @@ async def campaigns(user: CurrentUser, db: DbDep, mall: MallDep) -> CampaignsPub
                         503: {"description": "try again with the same key"}})
 async def draw(lottery_id: Annotated[str, Path(max_length=32)], customer: CurrentCustomer,
                desk: DeskDep, mall: MallDep, db: DbDep, key: IdempotencyKey,
-               response: Response) -> DrawPublic:
+               request: Request, response: Response) -> DrawPublic:
     """One draw: its cost is spent and at most one prize is won, never one the pool is out
     of. The same ``Idempotency-Key`` again gives back the same draw."""
     digest = hashlib.sha256(f"draw:{lottery_id}".encode()).hexdigest()
@@ -378,14 +378,20 @@ async def draw(lottery_id: Annotated[str, Path(max_length=32)], customer: Curren
         result = await desk.draw(customer.username, lottery_id, key, digest)
     except (MallError, InsufficientPoints, KeyReused, DeskUnavailable) as exc:
         raise _refused(exc) from exc
+    d = result.draw
+    out = DrawPublic(draw_id=d["id"], lottery_id=d["lottery_id"],
+                     prize=_prize(mall, d["lottery_id"], d["prize_id"],
+                                  await catalogue.prize_stock(db)),
+                     points_spent=0 if result.replayed else d["cost"], balance=result.balance,
+                     at=as_utc(d["at"]))
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    d = result.draw
-    return DrawPublic(draw_id=d["id"], lottery_id=d["lottery_id"],
-                      prize=_prize(mall, d["lottery_id"], d["prize_id"],
-                                   await catalogue.prize_stock(db)),
-                      points_spent=0 if result.replayed else d["cost"], balance=result.balance,
-                      at=as_utc(d["at"]))
+    else:  # the customer's other windows
+        await request.app.state.branch.send_to(customer.username, {
+            "type": "drawn", "draw_id": out.draw_id, "lottery_id": out.lottery_id,
+            "prize": None if out.prize is None else out.prize.model_dump(),
+            "balance": out.balance})
+    return out
 
 
 @router.get("/lotteries/draws", response_model=list[DrawPublic])

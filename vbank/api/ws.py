@@ -21,6 +21,7 @@ from vbank.auth import AuthError, Principal, Role, read_token
 from vbank.branch import Branch, BranchError
 from vbank.config import Settings
 from vbank.domain import DomainError
+from vbank.lobby import LobbyError
 from vbank.store import repo
 from vbank.store.mall import account
 
@@ -50,6 +51,10 @@ ALLOWED: dict[str, tuple[Role, ...]] = {
     "sign": (Role.CUSTOMER,),
     "answer": (Role.CUSTOMER,),
     "acknowledge": (Role.CUSTOMER,),
+    # the 3D lobby (vbank.lobby)
+    "lobby_enter": (Role.CUSTOMER,),
+    "move": (Role.CUSTOMER,),
+    "lobby_leave": (Role.CUSTOMER,),
 }
 
 
@@ -141,8 +146,25 @@ async def _dispatch(branch: Branch, conn: WsConnection, message: dict[str, Any])
         session_id = _str(message, "session_id")
         sdp = await branch.offer(conn, session_id, message.get("sdp"))
         await conn.send({"type": "answer", "session_id": session_id, "sdp": sdp})
+    elif kind in ("lobby_enter", "move", "lobby_leave"):
+        await _lobby(branch, conn, kind, message)
     else:
         await _business(branch, conn, kind, message)
+
+
+async def _lobby(branch: Branch, conn: WsConnection, kind: str,
+                 message: dict[str, Any]) -> None:
+    try:
+        if kind == "lobby_enter":
+            await conn.send(branch.lobby.enter(conn.username, conn.display_name, message))
+            if branch.rewards is not None:  # the day's first visit earns
+                await branch.rewards.award(conn.username, "lobby_visit", "")
+        elif kind == "move":
+            branch.lobby.move(conn.username, message)
+        else:
+            branch.lobby.leave(conn.username)
+    except LobbyError as exc:
+        raise BranchError("bad_message", str(exc)) from exc
 
 
 async def _business(branch: Branch, conn: WsConnection, kind: str,

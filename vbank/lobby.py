@@ -1,0 +1,149 @@
+"""Presence in the 3D lobby: who is in the hall, where, and the live queue board.
+
+A 3D client sends ``lobby_enter`` when its customer walks in and ``move`` as they walk (a few
+times a second is plenty; only the latest position counts). Every ``1 / hz`` seconds
+the lobby sends each customer in it what changed: ``presence`` with the avatars that moved
+or arrived, ``avatar_left`` for those who went, and ``queue_board`` when a queue's length or
+wait changed. Clients interpolate between updates, so 5 Hz looks smooth.
+
+Other customers see a name tag with a first name and an initial ("Alice C."), never a
+username or a full name: the hall is a public place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: how far from the hall's centre a position may be, in metres (a generous box: the hall's
+#: own walls keep the client in; the server only refuses nonsense)
+MAX_COORD = 200.0
+
+Send = Callable[[str, dict[str, Any]], Awaitable[None]]
+QueueBoard = Callable[[], list[dict[str, Any]]]
+
+
+class LobbyError(ValueError):
+    """A lobby message that cannot be used; the text says why."""
+
+
+def name_tag(display_name: str) -> str:
+    """"Alice Chen" → "Alice C.": enough to recognise a companion, not to identify a stranger."""
+    parts = display_name.split()
+    if not parts:
+        return "Guest"
+    if len(parts) == 1 or not parts[-1][:1].isalpha():
+        return parts[0][:24]
+    return f"{parts[0][:24]} {parts[-1][0].upper()}."
+
+
+def position(message: dict[str, Any]) -> tuple[float, float, float]:
+    """``x``, ``y`` (metres) and ``heading`` (degrees) from a message, checked."""
+    values = []
+    for key in ("x", "y", "heading"):
+        value = message.get(key, 0.0 if key == "heading" else None)
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value):
+            raise LobbyError(f"{message.get('type')} needs a finite number {key!r}")
+        values.append(float(value))
+    x, y, heading = values
+    if abs(x) > MAX_COORD or abs(y) > MAX_COORD:
+        raise LobbyError(f"position ({x:.1f}, {y:.1f}) is outside the hall")
+    return round(x, 2), round(y, 2), round(heading % 360.0, 1)
+
+
+@dataclass
+class Avatar:
+    name: str  # the username: the key, sent only to its own client
+    tag: str
+    x: float
+    y: float
+    heading: float
+    changed: bool = True
+
+    def public(self, viewer: str) -> dict[str, Any]:
+        return {"id": self.name if viewer == self.name else _public_id(self.name),
+                "tag": self.tag, "x": self.x, "y": self.y, "heading": self.heading}
+
+
+def _public_id(username: str) -> str:
+    """A stable id for another customer's avatar that does not reveal their username."""
+    return "a" + hashlib.blake2s(username.encode(), digest_size=6).hexdigest()
+
+
+class Lobby:
+    def __init__(self, send: Send, queue_board: QueueBoard, hz: float = 5.0) -> None:
+        self._send = send
+        self._queue_board = queue_board
+        self.period_s = 1.0 / hz
+        self.avatars: dict[str, Avatar] = {}
+        self._left: list[str] = []
+        self._board: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    # ------------------------------------------------------------------ messages
+    def enter(self, username: str, display_name: str,
+              message: dict[str, Any]) -> dict[str, Any]:
+        """The customer walked in (or back in); returns the ``lobby`` welcome for them."""
+        x, y, heading = position(message)
+        self.avatars[username] = Avatar(username, name_tag(display_name), x, y, heading)
+        return {"type": "lobby", "you": _public_id(username), "period_s": self.period_s,
+                "avatars": [a.public(username) for a in self.avatars.values()
+                            if a.name != username],
+                "queue_board": self._queue_board()}
+
+    def move(self, username: str, message: dict[str, Any]) -> None:
+        avatar = self.avatars.get(username)
+        if avatar is None:
+            raise LobbyError("send lobby_enter before moving")
+        avatar.x, avatar.y, avatar.heading = position(message)  # the latest wins
+        avatar.changed = True
+
+    def leave(self, username: str) -> bool:
+        if self.avatars.pop(username, None) is None:
+            return False
+        self._left.append(username)
+        return True
+
+    # ------------------------------------------------------------------ the updates
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.period_s)
+            try:
+                await self.tick()
+            except Exception:  # a bug of ours must not stop the hall for everyone
+                log.exception("lobby update failed")
+
+    async def tick(self) -> None:
+        """Send each customer in the hall what changed since the last tick."""
+        moved = [a for a in self.avatars.values() if a.changed]
+        for avatar in moved:
+            avatar.changed = False
+        left, self._left = self._left, []
+        board = [dict(s) for s in self._queue_board()] if self.avatars else self._board
+        board_changed = board != self._board
+        self._board = board
+        for viewer in list(self.avatars):
+            if left:
+                for name in left:
+                    await self._send(viewer, {"type": "avatar_left", "id": _public_id(name)})
+            others = [a.public(viewer) for a in moved if a.name != viewer]
+            if others:
+                await self._send(viewer, {"type": "presence", "avatars": others})
+            if board_changed:
+                await self._send(viewer, {"type": "queue_board", "services": board})
