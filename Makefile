@@ -18,7 +18,7 @@ test: deps system lint
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
 lint: deps
-	$(VENV)/bin/ruff check vbank tests bench
+	$(VENV)/bin/ruff check vbank tests bench client
 	$(VENV)/bin/mypy
 
 unit: deps

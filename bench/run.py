@@ -20,6 +20,7 @@ RUNS = {
                                "--duration", "20"],
     "mall-race-sqlite": ["mall-race", "--db", "sqlite"],
     "mall-race-postgres": ["mall-race", "--db", "postgres"],
+    "lobby-fps": ["lobby-fps"],
 }
 
 

@@ -85,8 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="an administrator of --server, to create the actors "
                            "(default: $VBANK_SCENARIO_ADMIN, else the demo admin)")
 
+    lobby = sub.add_parser("lobby", help="the 3D branch hall (Panda3D)")
+    from client.lobby.options import add_arguments as lobby_arguments
+
+    lobby_arguments(lobby)
+
     bench = sub.add_parser("bench", help="run a benchmark")
-    bench.add_argument("name", choices=("sessions", "queue", "voice-latency", "mall-race"))
+    bench.add_argument("name", choices=("sessions", "queue", "voice-latency", "mall-race",
+                                        "lobby-fps"))
     bench.add_argument("--json", type=Path, dest="json_out", help="write the figures here")
     bench.epilog = "Each benchmark takes its own options: vbank bench NAME --help."
     return parser
@@ -274,6 +280,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args.name, args.json_out, args.rest)
 
 
+def cmd_lobby(args: argparse.Namespace) -> int:
+    from client.lobby import LobbyError
+    from client.lobby.app import run
+
+    try:
+        return run(args)
+    except LobbyError as exc:
+        print(f"vbank lobby: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
@@ -292,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_points_expire(args)
     if args.command == "bench":
         return cmd_bench(args)
+    if args.command == "lobby":
+        return cmd_lobby(args)
     if args.command == "scenario" and args.action == "run":
         from vbank.scenario.runner import run
 

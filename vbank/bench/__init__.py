@@ -29,6 +29,10 @@ def run_bench(name: str, json_out: Path | None, rest: list[str]) -> int:
         from vbank.bench.queue import main as queue_main
 
         return queue_main(rest, json_out)
+    if name == "lobby-fps":
+        from vbank.bench.lobby import main as lobby_main
+
+        return lobby_main(rest, json_out)
     if name == "mall-race":
         from vbank.bench.mall import main as mall_main
 
