@@ -15,6 +15,7 @@ class LoopLagMonitor:
         self.interval_s = interval_s
         self._samples: deque[float] = deque(maxlen=window)
         self._task: asyncio.Task[None] | None = None
+        self._since = 0.0
 
     def start(self) -> None:
         if self._task is None:
@@ -31,7 +32,14 @@ class LoopLagMonitor:
         while True:
             start = time.perf_counter()
             await asyncio.sleep(self.interval_s)
-            self._samples.append(max(0.0, time.perf_counter() - start - self.interval_s))
+            if start >= self._since:  # a sample that began before a reset is not kept
+                self._samples.append(max(0.0, time.perf_counter() - start - self.interval_s))
+
+    def reset(self) -> None:
+        """Forget the samples so far, and the one being taken (a server's start-up is not a
+        sign of overload)."""
+        self._samples.clear()
+        self._since = time.perf_counter()
 
     def percentile_ms(self, q: float) -> float:
         """The q-th quantile (0..1) of recent lag, in milliseconds; 0 before any sample."""
