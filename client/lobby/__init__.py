@@ -16,3 +16,7 @@ class LobbyError(VbankError):
 
 class LayoutError(LobbyError):
     """A hall file that cannot be used: names the file, the entry and what is wrong."""
+
+
+class LinkError(LobbyError):
+    """The branch server cannot be reached, refused the sign-in, or closed the connection."""

@@ -1,14 +1,22 @@
 """``vbank lobby``: the one ShowBase of the 3D client, in a window or offscreen.
 
 Offscreen it uses the software renderer's ``TinyOffscreenGraphicsPipe`` (no X server, no
-GPU), renders a few frames, saves a screenshot and exits. In a window the customer walks
-with the arrows or WASD, uses what is near with E or space, and clicks on things.
+GPU), renders a few frames, saves a screenshot and exits; with ``--user`` it first walks
+into the live hall and waits for the server's ``lobby`` message, so the picture shows the
+queue board and the other customers as they are. In a window the customer walks with the
+arrows or WASD, uses what is near with E or space, and clicks on things; at the mall shelf
+the arrows choose an item and E/Enter redeems it; Esc steps back.
+
+Server messages arrive as ``net-<type>`` events; ``LiveHall`` takes them in and the app
+redraws what changed (the crowd every frame, as it glides).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +34,12 @@ from panda3d.core import (
 
 from client.lobby import LobbyError
 from client.lobby.avatar import build_avatar
+from client.lobby.branch import BranchLink
+from client.lobby.crowd import Crowd
 from client.lobby.labels import label_font
 from client.lobby.layout import Layout, Target, load_layout, nearest_target
+from client.lobby.live import BOARD, PRESENCE, SHELF, STATUS, LiveHall
+from client.lobby.mall_screen import MallScreen
 from client.lobby.net import NetLink
 from client.lobby.states import LobbyStates
 from client.lobby.walking import Pose, spawn_pose, step
@@ -42,6 +54,8 @@ CAMERA_BACK, CAMERA_UP, LOOK_AHEAD = 6.0, 3.4, 3.0
 FOV = 68
 #: frames rendered before an offscreen screenshot, so that fonts and textures settle
 SETTLE_FRAMES = 3
+#: seconds ``--offscreen --user`` waits for the server to let the customer into the hall
+ENTER_TIMEOUT_S = 20.0
 KEYS = {"arrow_up": "forward", "w": "forward", "arrow_down": "back", "s": "back",
         "arrow_left": "left", "a": "left", "arrow_right": "right", "d": "right"}
 
@@ -63,7 +77,8 @@ class LobbyApp(ShowBase):
     """The hall, the player, the camera, the keys and the customer's state machine."""
 
     def __init__(self, layout: Layout, *, offscreen: bool, size: tuple[int, int] = (1280, 720),
-                 user: str | None = None, net: NetLink | None = None) -> None:
+                 user: str | None = None, net: NetLink | None = None,
+                 branch: BranchLink | None = None) -> None:
         configure(size, offscreen)
         ShowBase.__init__(self, windowType="none" if offscreen else None)
         if offscreen:
@@ -85,17 +100,29 @@ class LobbyApp(ShowBase):
         self.player = build_avatar("player", (0.85, 0.38, 0.16, 1), skin=1, tag=user or "You 您")
         self.player.reparentTo(self.render)
         self.keys = dict.fromkeys(("forward", "back", "left", "right"), False)
-        self.status = OnscreenText(text="", pos=(-1.72, 0.9), scale=0.05, align=TextNode.ALeft,
+        # the corners' anchors keep the texts on screen whatever the window's shape
+        self.status = OnscreenText(text="", pos=(0.058, -0.1), scale=0.05, align=TextNode.ALeft,
                                    fg=(1, 1, 1, 1), bg=(0.05, 0.1, 0.2, 0.6),
-                                   font=label_font(), mayChange=True)
+                                   font=label_font(), mayChange=True, parent=self.a2dTopLeft)
         self.prompt = OnscreenText(text="", pos=(0, -0.9), scale=0.055, fg=(1, 1, 1, 1),
                                    bg=(0.05, 0.1, 0.2, 0.6), font=label_font(), mayChange=True)
+        #: balance and tier (and what went wrong with the link), top right
+        self.hud = OnscreenText(text="", pos=(-0.058, -0.1), scale=0.05, align=TextNode.ARight,
+                                fg=(1, 1, 1, 1), bg=(0.05, 0.1, 0.2, 0.6), font=label_font(),
+                                mayChange=True, parent=self.a2dTopRight)
+        self.live = LiveHall()  # what the server says is going on in the hall
+        self.crowd = Crowd(self.render)
+        self.mall_screen = MallScreen(self.a2dLeftCenter)
+        self.branch = branch
         self.states = LobbyStates(self)
         self.states.request("Lobby")
         self.net = net
         if net is not None:
             net.attach(self)
+        for kind in LiveHall.handled():
+            self.accept(f"net-{kind}", self.on_message)
         self._place_player()
+        self.taskMgr.add(self._crowd_task, "crowd")
         if not offscreen:
             self._bind_keys()
             self.taskMgr.add(self._walk_task, "walk")
@@ -107,15 +134,86 @@ class LobbyApp(ShowBase):
     def clear_status(self) -> None:
         self.status.setText("")
 
+    def open_mall(self) -> None:
+        if self.branch is not None:
+            self.branch.fetch_mall()  # live prices and stock each time the customer comes
+        self.mall_screen.show(self.live.shelf)
+
+    def close_mall(self) -> None:
+        self.mall_screen.hide()
+
+    # ------------------------------------------------------------------ the branch
+    def enter_hall(self) -> Future[dict[str, Any]]:
+        """Walk into the live hall where the player stands (a future: the ``welcome``)."""
+        if self.branch is None:
+            raise LobbyError("not connected to a branch: give --user and --password")
+        p = self.pose
+        return self.branch.enter(p.x, p.y, p.heading)
+
+    def wait_for_hall(self, timeout: float = ENTER_TIMEOUT_S) -> None:
+        """Enter the hall and handle messages until the server's ``lobby`` has arrived (for
+        the offscreen screenshot: no task manager runs there)."""
+        if self.net is None:
+            raise LobbyError("no network link")
+        entering = self.enter_hall()
+        deadline = time.monotonic() + timeout
+        while not (self.live.entered and entering.done()):
+            if self.live.problem and not self.live.entered:
+                raise LobbyError(self.live.problem)
+            if time.monotonic() > deadline:
+                raise LobbyError(f"the branch at {self.branch.server if self.branch else '?'} "
+                                 f"did not let us into the hall within {timeout:g} s")
+            self.net.drain(lambda event, message: self.messenger.send(event, [message]))
+            time.sleep(0.01)
+        entering.result()  # its failure, if any, as a LobbyError (LinkError)
+        self.net.drain(lambda event, message: self.messenger.send(event, [message]))
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        """A message from the branch (or the link): update the model, redraw what changed."""
+        changed = self.live.apply(message, time.monotonic())
+        if PRESENCE in changed:
+            self.crowd.sync(self.live.presence, time.monotonic())
+        if BOARD in changed:
+            self.world.set_queue_board(self.live.board)
+        if SHELF in changed or STATUS in changed:
+            shelf = self.live.shelf
+            self.world.set_shelf_prices(shelf.price_list())
+            self.mall_screen.refresh(shelf)
+            self.hud.setText("\n".join(t for t in (shelf.hud(), self.live.problem) if t))
+
+    def _crowd_task(self, task: Any) -> Any:
+        self.crowd.sync(self.live.presence, time.monotonic())
+        return task.cont
+
     # ------------------------------------------------------------------ moving
     def _bind_keys(self) -> None:
         for key, action in KEYS.items():
-            self.accept(key, self.keys.__setitem__, [action, True])
-            self.accept(f"{key}-up", self.keys.__setitem__, [action, False])
-        for key in ("e", "space"):
+            self.accept(key, self.press, [action, True])
+            self.accept(f"{key}-up", self.press, [action, False])
+        for key in ("e", "space", "enter"):
             self.accept(key, self.interact)
         self.accept("mouse1", self._click)
-        self.accept("escape", self.userExit)
+        self.accept("escape", self.back)
+
+    def press(self, action: str, down: bool) -> None:
+        """A movement key: walks in the hall; at the shelf, up and down choose an item."""
+        if self.states.state == "Mall":
+            self.keys[action] = False
+            if down and action in ("forward", "back"):
+                self.live.shelf.select(-1 if action == "forward" else 1)
+                self.mall_screen.refresh(self.live.shelf)
+            return
+        self.keys[action] = down
+
+    def back(self) -> None:
+        """Esc: leave the shelf, the queue or the questionnaire; in the lobby, quit."""
+        state = self.states.state
+        if state == "Lobby":
+            self.userExit()
+        elif state in ("Mall", "Queueing", "Questionnaire"):
+            if state == "Queueing" and self.branch is not None:
+                self.branch.leave_queue()
+            self.states.request("Lobby")
 
     def _walk_task(self, task: Any) -> Any:
         forward = float(self.keys["forward"]) - float(self.keys["back"])
@@ -125,7 +223,10 @@ class LobbyApp(ShowBase):
             self.pose = step(self.world.layout, self.pose, forward, turn, dt)
             self._place_player()
         near = nearest_target(self.world.layout, self.pose.x, self.pose.y)
-        self.prompt.setText(f"E: {near.label.en} {near.label.zh}" if near else "")
+        if near is None or self.states.state == "Mall":  # at the shelf E redeems: its menu says
+            self.prompt.setText("")
+        else:
+            self.prompt.setText(f"E: {near.label.en} {near.label.zh}")
         return task.cont
 
     def place(self, pose: Pose) -> None:
@@ -135,6 +236,8 @@ class LobbyApp(ShowBase):
 
     def _place_player(self) -> None:
         p = self.pose
+        if self.branch is not None:
+            self.branch.walk(p.x, p.y, p.heading)  # the link sends it if it changed
         self.player.setPos(p.x, p.y, 0)
         self.player.find("body").setH(p.heading)
         self.camera.setPos(self.player, 0, 0, 0)
@@ -149,20 +252,34 @@ class LobbyApp(ShowBase):
         """Use what is within reach: a counter joins its queue, the shelf opens the mall,
         the booth the questionnaire, the kiosk the digital human's queue."""
         target = nearest_target(self.world.layout, self.pose.x, self.pose.y)
+        if self.states.state == "Mall":
+            self.redeem_chosen()
+            return target
         if target is None:
             return None
         self.messenger.send("lobby-interact", [target.id])
         if self.states.state != "Lobby":
             return target
-        if target.service is not None:
-            self.states.request("Queueing", target.service)
-        elif target.kind == "kiosk":
-            self.states.request("Queueing", "general_enquiry")
+        if target.service is not None or target.kind == "kiosk":
+            service = target.service or "general_enquiry"
+            self.states.request("Queueing", service)
+            if self.branch is not None:
+                self.branch.join(service)
         elif target.kind == "mall_shelf":
             self.states.request("Mall")
         elif target.kind == "risk_booth":
             self.states.request("Questionnaire")
         return target
+
+    def redeem_chosen(self) -> None:
+        """Confirm the item chosen on the shelf: one redemption, one Idempotency-Key."""
+        command = self.live.shelf.confirm()
+        if command is not None:
+            if self.branch is None:
+                self.live.shelf.failed("not connected to the branch")
+            else:
+                self.branch.redeem(command)
+        self.mall_screen.refresh(self.live.shelf)
 
     def _click(self) -> None:
         if self.mouseWatcherNode.hasMouse():
@@ -187,18 +304,27 @@ def run(args: argparse.Namespace) -> int:
     if (args.user is None) != (args.password is None):
         raise LobbyError("--user and --password go together")
     layout = load_layout(args.layout)
-    if args.offscreen:
-        app = LobbyApp(layout, offscreen=True, size=args.size, user=args.user)
-        app.screenshot(args.screenshot)
-        print(f"{args.screenshot}: {args.size[0]}x{args.size[1]}")
-        app.destroy()
-        return 0
-    net = NetLink().start()  # the network calls themselves come with presence and calls
-    app = LobbyApp(layout, offscreen=False, size=args.size, user=args.user, net=net)
-    if args.screenshot is not None:
-        app.accept("f12", app.screenshot, [args.screenshot])
+    net = NetLink().start() if args.user is not None or not args.offscreen else None
+    branch = None if net is None or args.user is None else \
+        BranchLink(net, args.server, args.user, args.password)
+    app = LobbyApp(layout, offscreen=args.offscreen, size=args.size, user=args.user, net=net,
+                   branch=branch)
     try:
+        if args.offscreen:
+            if branch is not None:
+                app.wait_for_hall()
+            app.screenshot(args.screenshot)
+            print(f"{args.screenshot}: {args.size[0]}x{args.size[1]}")
+            return 0
+        if branch is not None:
+            app.enter_hall()  # how it went arrives as messages: the status line says
+        if args.screenshot is not None:
+            app.accept("f12", app.screenshot, [args.screenshot])
         app.run()
+        return 0
     finally:
-        net.stop()
-    return 0
+        if branch is not None:
+            branch.close()
+        if net is not None:
+            net.stop()
+        app.destroy()

@@ -46,6 +46,10 @@ class NetLink:
         """Report something to the main thread (from any thread)."""
         self.inbox.put({"type": kind, **payload})
 
+    def put(self, message: Message) -> None:
+        """Hand a message that already has its ``type`` (a server's) to the main thread."""
+        self.inbox.put(message)
+
     def drain(self, deliver: Callable[[str, Message], None], limit: int = DRAIN_PER_FRAME
               ) -> int:
         """Hand up to ``limit`` waiting messages to ``deliver(event, message)``."""

@@ -32,6 +32,11 @@ class Screen(Protocol):
 
     def clear_status(self) -> None: ...
 
+    def open_mall(self) -> None:
+        """Show the shelf's menu (and fetch the items with live prices)."""
+
+    def close_mall(self) -> None: ...
+
 
 class LobbyStates(FSM):
     """The customer's state; ``service`` is the queue joined, kept until back in the lobby."""
@@ -80,6 +85,8 @@ class LobbyStates(FSM):
 
     def enterMall(self) -> None:
         self.screen.show_status("Points mall 积分商城")
+        self.screen.open_mall()
 
     def exitMall(self) -> None:
+        self.screen.close_mall()
         self.screen.clear_status()

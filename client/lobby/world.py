@@ -8,7 +8,6 @@ picking), lights, the live queue board and the kiosk's screen texture.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from panda3d.core import (
@@ -30,6 +29,8 @@ from panda3d.core import (
 )
 
 from client.lobby import furniture
+from client.lobby.board import QueueRow
+from client.lobby.board import columns as board_columns
 from client.lobby.labels import sign, text_node
 from client.lobby.layout import Layout, Target
 from client.lobby.shapes import box, panel, tiled_floor
@@ -38,15 +39,8 @@ from vbank.domain.services import SERVICES
 PICK_MASK = BitMask32.bit(4)
 WALL = (0.95, 0.93, 0.89, 1)
 WAINSCOT = (0.50, 0.34, 0.21, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class QueueRow:
-    """One line of the queue board."""
-
-    service: str
-    waiting: int
-    wait_s: float
+#: the price list above the mall shelf: metres of text area, and the tallest line
+PRICE_WIDTH, PRICE_HEIGHT, PRICE_LINE = 4.2, 1.2, 0.16
 
 
 def pow2(n: int) -> int:
@@ -86,6 +80,9 @@ class World:
         self.screen_texture = Texture("kiosk-screen")
         self._screen_card: NodePath | None = None
         self._board: dict[str, TextNode] = {}  # the queue board's columns
+        #: the price list above the mall shelf, built when the first prices arrive
+        self._prices: TextNode | None = None
+        self._prices_path: NodePath | None = None
         #: built on the first pick: traverser, its queue, the ray and the ray's node
         self._picker: tuple[CollisionTraverser, CollisionHandlerQueue, CollisionRay,
                             NodePath] | None = None
@@ -238,15 +235,44 @@ class World:
     # ------------------------------------------------------------------ live parts
     def set_queue_board(self, rows: Sequence[QueueRow]) -> None:
         """Show each service's queue length and estimated wait."""
-        names, waiting, wait = [], [], []
-        for row in rows:
-            service = SERVICES[row.service]
-            names.append(f"{service.name_en} {service.name_zh}")
-            waiting.append(f"{row.waiting} waiting 人")
-            wait.append(f"~{round(row.wait_s / 60)} min")
-        self._board["names"].setText("\n".join(names))
-        self._board["waiting"].setText("\n".join(waiting))
-        self._board["wait"].setText("\n".join(wait))
+        for column, text in zip(("names", "waiting", "wait"), board_columns(rows), strict=True):
+            self._board[column].setText(text)
+
+    def set_shelf_prices(self, text: str) -> None:
+        """Show the mall's items with this customer's prices and stock above the shelf."""
+        if self._prices is None:
+            if not text:
+                return  # no board at all until there is something to show on it
+            self._build_price_board()
+        assert self._prices is not None and self._prices_path is not None
+        self._prices.setText(text)
+        width, height = max(self._prices.getWidth(), 1e-3), max(self._prices.getHeight(), 1e-3)
+        scale = min(PRICE_LINE, PRICE_WIDTH / width, PRICE_HEIGHT / height)
+        self._prices_path.setScale(scale)
+        # text hangs from its first baseline: put the first line's top at the screen's top
+        self._prices_path.setZ(PRICE_HEIGHT + 0.15 - 0.85 * scale)
+
+    def shelf_prices_text(self) -> str:
+        return "" if self._prices is None else str(self._prices.getText())
+
+    def _build_price_board(self) -> None:
+        shelf = self.layout.target("mall_shelf")
+        node = self.targets["mall_shelf"]  # in the builder's frame: front towards -y
+        board = node.attachNewNode("price-board")
+        board.setPos(0, -0.05, shelf.height + 0.5)
+        frame = panel("frame", PRICE_WIDTH + 0.3, PRICE_HEIGHT + 0.3, furniture.GOLD)
+        frame.reparentTo(board)
+        frame.setLightOff()
+        screen = panel("screen", PRICE_WIDTH + 0.16, PRICE_HEIGHT + 0.16, (0.03, 0.09, 0.2, 1))
+        screen.reparentTo(board)
+        screen.setPos(0, -0.01, 0.07)
+        screen.setLightOff()
+        self._prices = text_node("shelf-prices", "", (1, 1, 1, 1), TextNode.ALeft)
+        path = board.attachNewNode(self._prices)
+        path.setPos(-PRICE_WIDTH / 2, -0.02, 0)
+        path.setLightOff()
+        path.setDepthOffset(1)
+        self._prices_path = path
 
     def queue_board_text(self) -> str:
         return "\n".join(self._board[c].getText() for c in ("names", "waiting", "wait"))

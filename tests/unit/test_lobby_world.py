@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +18,13 @@ from panda3d.core import Point2, Point3
 
 from client.lobby import LayoutError, LobbyError
 from client.lobby.app import LobbyApp
+from client.lobby.avatar import name_tag
+from client.lobby.board import QueueRow
 from client.lobby.layout import FIXED_IDS, load_layout, nearest_target, parse_layout
 from client.lobby.net import NetLink
 from client.lobby.states import LobbyStates
 from client.lobby.walking import Pose, blocked, spawn_pose, step
-from client.lobby.world import QueueRow, World, pow2
+from client.lobby.world import World, pow2
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).with_name("golden") / "lobby_entrance_640x360.png"
@@ -41,12 +44,19 @@ def app() -> Iterator[LobbyApp]:
 class FakeScreen:
     def __init__(self) -> None:
         self.status = ""
+        self.mall_open = False
 
     def show_status(self, text: str) -> None:
         self.status = text
 
     def clear_status(self) -> None:
         self.status = ""
+
+    def open_mall(self) -> None:
+        self.mall_open = True
+
+    def close_mall(self) -> None:
+        self.mall_open = False
 
 
 def hall_doc() -> dict:
@@ -240,6 +250,55 @@ def test_clicking_on_a_counter_picks_it(app: LobbyApp) -> None:
         assert app.camLens.project(point, screen)
         assert app.world.pick(app.cam, screen.x, screen.y) == target_id
     assert app.world.pick(app.cam, 0.0, -0.98) is None  # the floor at the player's feet
+
+
+def test_messages_from_the_branch_draw_the_crowd_the_board_and_the_prices(app: LobbyApp
+                                                                          ) -> None:
+    board = [{"id": "loan_signing", "name": {"en": "Loan signing", "zh": "贷款面签"},
+              "length": 2, "estimated_wait_s": 725}]
+    app.on_message({"type": "lobby", "you": "me", "period_s": 0.2, "queue_board": board,
+                    "avatars": [{"id": "a1", "tag": "Bob L.", "x": 2.0, "y": -3.0,
+                                 "heading": 90.0}]})
+    [node] = app.crowd.avatars.values()
+    assert name_tag(node) == "Bob L." and tuple(node.getPos()) == pytest.approx((2, -3, 0))
+    assert node.find("body").getH() == pytest.approx(90.0)
+    assert "Loan signing 贷款面签" in app.world.queue_board_text()
+    assert "2 waiting" in app.world.queue_board_text()
+
+    app.on_message({"type": "presence", "avatars": [{"id": "a1", "tag": "Bob L.", "x": 4.0,
+                                                     "y": -3.0, "heading": 90.0}]})
+    app.crowd.sync(app.live.presence, time.monotonic() + 1.0)  # a period later: arrived
+    assert tuple(node.getPos()) == pytest.approx((4, -3, 0))
+    app.on_message({"type": "avatar_left", "id": "a1"})
+    assert app.crowd.avatars == {} and node.isEmpty()
+
+    assert app.world.shelf_prices_text() == ""  # no price list before the mall answers
+    app.on_message({"type": "mall_items", "items": [
+        {"id": "coffee_voucher", "name": {"en": "Coffee voucher", "zh": "咖啡券"},
+         "points": 80, "price": 80, "stock": 499, "tier": "standard"}]})
+    app.on_message({"type": "points", "account": {"balance": 430, "tier": "standard"}})
+    assert app.world.shelf_prices_text() == "Coffee voucher 咖啡券  80 pts · 499 left 剩"
+    assert app.hud.getText() == "430 points 积分 · Standard 普通"
+
+
+def test_at_the_shelf_up_and_down_choose_and_e_redeems(app: LobbyApp) -> None:
+    shelf = app.world.layout.target("mall_shelf")
+    app.place(Pose(*shelf.approach(), shelf.heading + 180))
+    assert app.interact() == shelf and app.states.state == "Mall"
+    assert app.mall_screen.shown
+    items = [{"id": i, "name": {"en": i.title(), "zh": "物"}, "points": 10, "stock": 1}
+             for i in ("cup", "pen", "hat")]
+    app.on_message({"type": "mall_items", "items": items})
+    app.press("back", True)
+    app.press("back", False)
+    assert app.live.shelf.chosen().id == "pen" and not any(app.keys.values())
+    assert "> Pen 物" in app.mall_screen.text.getText()
+    app.interact()  # no branch in this test: the shelf says so and keeps the key for a retry
+    assert app.live.shelf.pending is not None and app.live.shelf.pending.item_id == "pen"
+    assert "not connected to the branch" in app.mall_screen.text.getText()
+    app.back()
+    assert app.states.state == "Lobby" and not app.mall_screen.shown
+    app.place(spawn_pose(app.world.layout))
 
 
 def test_net_link_messages_reach_the_main_thread() -> None:

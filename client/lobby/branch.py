@@ -1,0 +1,258 @@
+"""The customer's link to the branch server: sign-in, the signaling WebSocket, the mall's HTTP.
+
+Everything here runs as coroutines on a ``NetLink``'s loop, off the render loop; the main
+thread calls the plain methods (``enter``, ``walk``, ``join``, ``fetch_mall``, ``redeem``,
+``close``), which return at once (``concurrent.futures.Future``s, for those who want to
+wait). What comes back reaches the main thread through the link's inbox: every server
+message as it is, plus these of the client's own:
+
+``points {account}``, ``mall_items {items}``, ``redemption_placed {item_id, order_id,
+balance, replayed}``, ``redemption_refused {reason, status}``, ``redemption_failed
+{reason}``, ``link_down {reason}``.
+
+While in the hall the latest pose the main thread gave ``walk`` goes to the server as a
+``move`` every ``move_period_s`` — and only when it changed, so standing still costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from concurrent.futures import Future
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+
+from client.lobby import LinkError
+from client.lobby.net import NetLink
+from client.lobby.shelf import Redeem
+
+log = logging.getLogger(__name__)
+
+#: how often a walking customer's position goes to the server (it sends updates at 5 Hz)
+MOVE_PERIOD_S = 0.2
+#: seconds an HTTP request or the WebSocket's sign-in may take
+TIMEOUT_S = 10.0
+#: the largest signaling message accepted (the server's limit is far smaller)
+MAX_MESSAGE_BYTES = 1 << 20
+
+Pose = tuple[float, float, float]
+
+
+def refusal(response: httpx.Response) -> str:
+    """The server's words for a refused request: FastAPI's ``detail``, a string or a list."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):
+        detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d)
+                           for d in detail)
+    return str(detail) if detail else f"HTTP {response.status_code}"
+
+
+class BranchLink:
+    """One customer's session with the branch, on ``net``'s loop."""
+
+    def __init__(self, net: NetLink, server: str, username: str, password: str, *,
+                 move_period_s: float = MOVE_PERIOD_S) -> None:
+        self.net = net
+        self.server = server.rstrip("/")
+        self.username = username
+        self._password = password  # kept to sign in again when the short-lived token expires
+        self.move_period_s = move_period_s
+        self._token: str | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._ws: ClientConnection | None = None
+        #: the latest pose from the main thread; a tuple, so assigning it is atomic
+        self._pose: Pose | None = None
+        self._sent: Pose | None = None  # the last pose the server heard
+        self._tasks: list[asyncio.Task[None]] = []
+        self.moves_sent = 0  # how many ``move`` messages went out (tests and the HUD read it)
+
+    # ------------------------------------------------------------------ from the main thread
+    def enter(self, x: float, y: float, heading: float) -> Future[dict[str, Any]]:
+        """Sign in, open the socket, walk into the hall at this pose; the future's result is
+        the server's ``welcome``. Failures also arrive as ``link_down``."""
+        self.walk(x, y, heading)
+        return self.net.submit(self._enter())
+
+    def walk(self, x: float, y: float, heading: float) -> None:
+        """Where the customer is now; sent with the next ``move`` if it changed."""
+        self._pose = (round(x, 2), round(y, 2), round(heading % 360.0, 1))
+
+    def join(self, service: str) -> Future[None]:
+        """Join a service's queue (the server answers ``queued``)."""
+        return self.net.submit(self._send({"type": "join", "service": service}))
+
+    def leave_queue(self) -> Future[None]:
+        return self.net.submit(self._send({"type": "leave"}))
+
+    def fetch_mall(self) -> Future[None]:
+        """Fetch the items (with this customer's prices) and the points; they arrive as
+        ``mall_items`` and ``points``."""
+        return self.net.submit(self._fetch_mall())
+
+    def redeem(self, command: Redeem) -> Future[None]:
+        """Redeem one item with the command's Idempotency-Key; the outcome arrives as
+        ``redemption_placed``, ``redemption_refused`` or ``redemption_failed``, then the
+        shelf is fetched again."""
+        return self.net.submit(self._redeem(command))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Leave the hall and close the socket (blocks up to ``timeout``)."""
+        with contextlib.suppress(Exception):
+            self.net.submit(self._close()).result(timeout)
+
+    # ------------------------------------------------------------------ on the network loop
+    async def _enter(self) -> dict[str, Any]:
+        try:
+            self._http = httpx.AsyncClient(base_url=self.server, timeout=TIMEOUT_S)
+            await self._sign_in()
+            welcome = await self._open_socket()
+            self.net.put(welcome)
+            assert self._pose is not None
+            x, y, heading = self._sent = self._pose
+            await self._send({"type": "lobby_enter", "x": x, "y": y, "heading": heading})
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(self._read(), name="lobby-read"),
+                           loop.create_task(self._walk(), name="lobby-walk")]
+            await self._fetch_points()
+            return welcome
+        except (httpx.HTTPError, OSError, WebSocketException, TimeoutError) as exc:
+            reason = f"cannot reach the branch at {self.server}: {exc or type(exc).__name__}"
+            self.net.post("link_down", reason=reason)
+            raise LinkError(reason) from exc
+        except LinkError as exc:
+            self.net.post("link_down", reason=str(exc))
+            raise
+
+    async def _sign_in(self) -> None:
+        assert self._http is not None
+        r = await self._http.post("/api/v1/auth/login",
+                                  json={"username": self.username, "password": self._password})
+        if r.status_code != 200:
+            raise LinkError(f"cannot sign in as {self.username}: {refusal(r)}")
+        self._token = str(r.json()["access_token"])
+
+    async def _open_socket(self) -> dict[str, Any]:
+        url = "ws" + self.server.removeprefix("http") + "/ws"
+        self._ws = await connect(url, max_size=MAX_MESSAGE_BYTES, open_timeout=TIMEOUT_S)
+        await self._ws.send(json.dumps({"type": "auth", "token": self._token}))
+        try:
+            first = json.loads(await asyncio.wait_for(self._ws.recv(), TIMEOUT_S))
+        except ConnectionClosed as exc:
+            reason = exc.rcvd.reason if exc.rcvd is not None else "closed"
+            raise LinkError(f"the branch refused the connection: {reason}") from exc
+        if not isinstance(first, dict) or first.get("type") != "welcome":
+            raise LinkError(f"the branch did not say welcome: {first!r}"[:200])
+        return first
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self._ws is None:
+            raise LinkError("not connected to the branch")
+        await self._ws.send(json.dumps(message))
+
+    async def _read(self) -> None:
+        """Every server message, as it comes, into the inbox."""
+        assert self._ws is not None
+        try:
+            async for text in self._ws:
+                try:
+                    message = json.loads(text)
+                except ValueError:
+                    log.warning("the branch sent something that is not JSON")
+                    continue
+                if isinstance(message, dict) and isinstance(message.get("type"), str):
+                    self.net.put(message)
+            reason = self._ws.close_reason or "the branch closed the connection"
+        except ConnectionClosed as exc:
+            reason = (exc.rcvd.reason if exc.rcvd else "") or "the connection was lost"
+        self.net.post("link_down", reason=reason)
+
+    async def _walk(self) -> None:
+        """A ``move`` every period while the pose changes, nothing while it does not."""
+        while True:
+            await asyncio.sleep(self.move_period_s)
+            pose = self._pose
+            if pose is None or pose == self._sent:
+                continue
+            x, y, heading = pose
+            try:
+                await self._send({"type": "move", "x": x, "y": y, "heading": heading})
+            except ConnectionClosed:
+                return  # the reader reports it
+            self._sent = pose
+            self.moves_sent += 1
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An authorised request; signs in again once if the token has expired."""
+        if self._http is None:
+            raise LinkError("not connected to the branch")
+        http, headers = self._http, kwargs.pop("headers", {})
+
+        async def send() -> httpx.Response:
+            return await http.request(method, path, **kwargs, headers={
+                **headers, "Authorization": f"Bearer {self._token}"})
+
+        r = await send()
+        if r.status_code == 401:
+            await self._sign_in()
+            r = await send()
+        return r
+
+    async def _fetch_points(self) -> None:
+        r = await self._request("GET", "/api/v1/points")
+        if r.status_code == 200:
+            self.net.post("points", account=r.json())
+        else:
+            self.net.post("error", code="points", message=f"points: {refusal(r)}")
+
+    async def _fetch_mall(self) -> None:
+        try:
+            items = await self._request("GET", "/api/v1/mall/items")
+            if items.status_code == 200:
+                self.net.post("mall_items", items=items.json())
+            else:
+                self.net.post("error", code="mall", message=f"the mall: {refusal(items)}")
+            await self._fetch_points()
+        except (httpx.HTTPError, LinkError) as exc:
+            self.net.post("error", code="mall", message=f"the mall cannot be reached: {exc}")
+
+    async def _redeem(self, command: Redeem) -> None:
+        try:
+            r = await self._request("POST", "/api/v1/mall/redemptions",
+                                    json={"item_id": command.item_id, "quantity": 1},
+                                    headers={"Idempotency-Key": command.key})
+        except (httpx.HTTPError, LinkError) as exc:
+            # it may or may not have reached the server: a retry with the same key is safe
+            self.net.post("redemption_failed", reason=f"no answer from the branch ({exc})")
+            return
+        if r.status_code in (200, 201):
+            body = r.json()
+            self.net.post("redemption_placed", item_id=command.item_id,
+                          order_id=body["order_id"], balance=body["balance"],
+                          replayed=r.headers.get("Idempotent-Replayed") == "true")
+        elif r.status_code == 503 or r.status_code >= 500:
+            self.net.post("redemption_failed", reason=refusal(r))
+        else:
+            self.net.post("redemption_refused", reason=refusal(r), status=r.status_code)
+        await self._fetch_mall()  # stock and balance as they are now
+
+    async def _close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._ws is not None:
+            with contextlib.suppress(ConnectionClosed, OSError):
+                await self._ws.send(json.dumps({"type": "lobby_leave"}))
+            await self._ws.close()
+            self._ws = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
