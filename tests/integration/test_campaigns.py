@@ -104,7 +104,9 @@ async def _problems(url: str) -> list[str]:
 # --------------------------------------------------------------------------- in-process app
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(data=tmp_path, demo=True, media_workers=0, digital_human=False)
+    # one media worker process: media_workers=0 would make *this* process's aiortc pass
+    # packets through undecoded, and later tests' peers hear nothing
+    settings = Settings(data=tmp_path, demo=True, media_workers=1, digital_human=False)
     upgrade(settings.database_url)
     with TestClient(create_app(settings), client=("127.0.0.1", 5000)) as c:
         yield c

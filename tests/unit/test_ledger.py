@@ -137,3 +137,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
 TestLedgerMachine = LedgerMachine.TestCase
 TestLedgerMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_a_lot_refunded_into_after_it_expired_expires_again_even_at_the_same_moment() -> None:
+    a = PointsAccount("alice")
+    a.earn("e1", 3, day(0), day(1), "rule")
+    a.spend("o1", 1, day(0), "order:o1")
+    [first] = a.expire(day(1))
+    a.refund("r1", "o1", day(1), "cancelled")  # the point goes back to the expired lot
+    [second] = a.expire(day(1))
+    assert first.key != second.key and (first.points, second.points) == (-2, -1)
+    assert a.balance == 0

@@ -161,11 +161,18 @@ class PointsAccount:
         (to the millisecond) as well as the lot."""
         out = []
         stamp = int(at.timestamp() * 1000)
+        keys = self._by_key()
         for lot in list(self.lots.values()):
             if lot.left and lot.expires_at is not None and lot.expires_at <= at:
-                out.append(self._append(Transaction(
-                    f"expire:{lot.key}@{stamp}", Kind.EXPIRE, -lot.left, at,
-                    reason=f"lot:{lot.key}", used=((lot.key, lot.left),))))
+                key, n = f"expire:{lot.key}@{stamp}", 1
+                while key in keys:  # expired, refunded into and expired again at once
+                    n += 1
+                    key = f"expire:{lot.key}@{stamp}#{n}"
+                tx = self._append(Transaction(key, Kind.EXPIRE, -lot.left, at,
+                                              reason=f"lot:{lot.key}",
+                                              used=((lot.key, lot.left),)))
+                keys[key] = tx
+                out.append(tx)
         return out
 
     # ---------------------------------------------------------------- internals
