@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from vbank.api.deps import CurrentCustomer, CurrentUser, DbDep, require
 from vbank.auth import Principal, Role
 from vbank.domain.ledger import TIER_FROM, InsufficientPoints, KeyReused, Tier
-from vbank.domain.mall import Mall, MallError, MallFileError, parse_item, price
+from vbank.domain.mall import Mall, MallError, MallFileError, day_start, parse_item, price
 from vbank.store import StoreError
 from vbank.store import mall as catalogue
 from vbank.store.points import DeskUnavailable, OrderResult, PointsDesk
@@ -338,12 +338,8 @@ async def campaigns(user: CurrentUser, db: DbDep, mall: MallDep) -> CampaignsPub
     customer = user.username if user.role is Role.CUSTOMER else None
     stock = await catalogue.prize_stock(db)
     drawn: dict[str, int] = {}
-    if customer is not None:
-        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0,
-                                                       microsecond=0)
-        for d in await catalogue.draws(db, customer, limit=1000):
-            if as_utc(d.at) >= midnight:
-                drawn[d.lottery_id] = drawn.get(d.lottery_id, 0) + 1
+    if customer is not None:  # counted as the desk counts them
+        drawn = await catalogue.draws_since(db, customer, day_start(datetime.now(UTC)))
     lotteries = [LotteryPublic(
         id=lot.id, name={"en": lot.name.en, "zh": lot.name.zh}, cost=lot.cost,
         per_customer_per_day=lot.per_customer_per_day, starts_at=lot.starts_at,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,12 @@ def check_redemption(item: Item, quantity: int, tier: Tier, benefit: TierBenefit
     if cost > balance:
         raise InsufficientPoints(cost, balance)
     return cost
+
+
+def day_start(now: datetime) -> datetime:
+    """The start of ``now``'s calendar day in the branch's local time, as UTC: where the
+    lottery's draws a day are counted from."""
+    return now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 class UnknownLottery(MallError):

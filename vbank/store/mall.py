@@ -93,6 +93,14 @@ async def draws(db: AsyncSession, customer: str, limit: int = 100) -> list[Lotte
     return list(rows.scalars())
 
 
+async def draws_since(db: AsyncSession, customer: str, since: datetime) -> dict[str, int]:
+    """Lottery → how many times the customer drew in it since ``since``."""
+    rows = await db.execute(select(LotteryDraw.lottery_id, func.count()).where(
+        LotteryDraw.customer == customer, LotteryDraw.at >= since)
+        .group_by(LotteryDraw.lottery_id))
+    return {lottery: int(n) for lottery, n in rows.all()}
+
+
 async def events_earned(db: AsyncSession, customer: str,
                         events: tuple[str, ...]) -> list[tuple[datetime, str]]:
     """When the customer earned for each of ``events`` (a task chain's steps), oldest first."""

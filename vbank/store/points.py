@@ -40,6 +40,7 @@ from vbank.domain.mall import (
     UnknownLottery,
     check_draw,
     check_redemption,
+    day_start,
     parse_item,
 )
 from vbank.store import StoreError
@@ -386,12 +387,10 @@ class PointsDesk:
                     DRAWS.c.customer.in_(customers),
                     DRAWS.c.idempotency_key.in_({r.key for r in draws})))).mappings():
                 draws_by_key[(row["customer"], row["idempotency_key"])] = dict(row)
-            midnight = now.astimezone().replace(hour=0, minute=0, second=0,  # local day
-                                                microsecond=0).astimezone(UTC)
             for customer, lottery_id, count in (await conn.execute(
                     select(DRAWS.c.customer, DRAWS.c.lottery_id, func.count())
                     .where(DRAWS.c.customer.in_(customers), DRAWS.c.lottery_id.in_(lotteries),
-                           DRAWS.c.at >= midnight)
+                           DRAWS.c.at >= day_start(now))
                     .group_by(DRAWS.c.customer, DRAWS.c.lottery_id))).all():
                 draws_today[(customer, lottery_id)] = int(count)
         earns = [r for r in requests if isinstance(r, Earn)]
