@@ -5,7 +5,12 @@ GPU), renders a few frames, saves a screenshot and exits; with ``--user`` it fir
 into the live hall and waits for the server's ``lobby`` message, so the picture shows the
 queue board and the other customers as they are. In a window the customer walks with the
 arrows or WASD, uses what is near with E or space, and clicks on things; at the mall shelf
-the arrows choose an item and E/Enter redeems it; Esc steps back.
+the arrows choose an item and E/Enter redeems it; Esc steps back (in a call: hangs up).
+
+A counter (or the kiosk, or the risk booth) joins its queue; when the branch pairs the
+customer, the call's video plays on a screen rising from that counter, its captions run
+along the bottom, and the business steps come up as the branch reaches them: a box to type
+one's name in to sign, a button per option of a risk question.
 
 Server messages arrive as ``net-<type>`` events; ``LiveHall`` takes them in and the app
 redraws what changed (the crowd every frame, as it glides).
@@ -35,13 +40,15 @@ from panda3d.core import (
 from client.lobby import LobbyError
 from client.lobby.avatar import build_avatar
 from client.lobby.branch import BranchLink
+from client.lobby.call_screen import CallScreen
 from client.lobby.crowd import Crowd
+from client.lobby.incall import CallProblem
 from client.lobby.labels import label_font
 from client.lobby.layout import Layout, Target, load_layout, nearest_target
-from client.lobby.live import BOARD, PRESENCE, SHELF, STATUS, LiveHall
+from client.lobby.live import BOARD, CALL, PRESENCE, SHELF, STATUS, LiveHall
 from client.lobby.mall_screen import MallScreen
 from client.lobby.net import NetLink
-from client.lobby.states import LobbyStates
+from client.lobby.states import IN_CALL, LobbyStates, route, wanted
 from client.lobby.walking import Pose, spawn_pose, step
 from client.lobby.world import World
 
@@ -56,6 +63,8 @@ FOV = 68
 SETTLE_FRAMES = 3
 #: seconds ``--offscreen --user`` waits for the server to let the customer into the hall
 ENTER_TIMEOUT_S = 20.0
+#: the queue joined at a target that is not a counter
+SERVICE_OF = {"kiosk": "general_enquiry", "risk_booth": "risk_assessment"}
 KEYS = {"arrow_up": "forward", "w": "forward", "arrow_down": "back", "s": "back",
         "arrow_left": "left", "a": "left", "arrow_right": "right", "d": "right"}
 
@@ -113,6 +122,10 @@ class LobbyApp(ShowBase):
         self.live = LiveHall()  # what the server says is going on in the hall
         self.crowd = Crowd(self.render)
         self.mall_screen = MallScreen(self.a2dLeftCenter)
+        self.call_screen = CallScreen(self.a2dBottomCenter, self.sign, self.answer)
+        #: the target the customer used to join the queue: its screen plays the call
+        self.call_place: str | None = None
+        self.frames_shown = 0  # call video frames drawn on the screen texture
         self.branch = branch
         self.states = LobbyStates(self)
         self.states.request("Lobby")
@@ -123,6 +136,7 @@ class LobbyApp(ShowBase):
             self.accept(f"net-{kind}", self.on_message)
         self._place_player()
         self.taskMgr.add(self._crowd_task, "crowd")
+        self.taskMgr.add(self._video_task, "call-video")
         if not offscreen:
             self._bind_keys()
             self.taskMgr.add(self._walk_task, "walk")
@@ -175,6 +189,8 @@ class LobbyApp(ShowBase):
             self.crowd.sync(self.live.presence, time.monotonic())
         if BOARD in changed:
             self.world.set_queue_board(self.live.board)
+        if CALL in changed:
+            self._follow_call()
         if SHELF in changed or STATUS in changed:
             shelf = self.live.shelf
             self.world.set_shelf_prices(shelf.price_list())
@@ -184,6 +200,56 @@ class LobbyApp(ShowBase):
     def _crowd_task(self, task: Any) -> Any:
         self.crowd.sync(self.live.presence, time.monotonic())
         return task.cont
+
+    # ------------------------------------------------------------------ the call
+    def _follow_call(self) -> None:
+        """Go where the branch's news about the call leads, and show the call."""
+        target = wanted(self.states.state, self.live)
+        if target is not None:
+            call = self.live.call
+            args = {"Queueing": (self.live.queued or self.states.service or "general_enquiry",),
+                    "InCall": (call.agent or "teller",)}
+            for state in route(self.states.state, target):
+                self.states.request(state, *args.get(state, ()))
+        call = self.live.call
+        if call.paired and self.world.call_at is None:
+            place = self.call_place or f"counter:{self.live.queued}"
+            self.world.show_call_at(place if place in self.world.layout.targets else "kiosk")
+        elif not call.paired and self.world.call_at is not None:
+            self.world.show_call_at(None)
+        if self.states.state in IN_CALL:
+            self.status.setText(call.status())
+        self.call_screen.refresh(call, self.states.state)
+
+    def _video_task(self, task: Any) -> Any:
+        """Draw the newest frame of the call's video, if one came since the last frame."""
+        if self.branch is not None and self.live.call.paired:
+            frame = self.branch.call.frames.take()
+            if frame is not None:
+                self.world.show_frame(frame)
+                self.frames_shown += 1
+        return task.cont
+
+    def sign(self, name: str) -> None:
+        """Sign the pushed contract with the typed name (the entry's Enter)."""
+        self._send_call(lambda: self.live.call.sign(name))
+
+    def answer(self, option: str) -> None:
+        """Click ``option`` of the open risk question."""
+        self._send_call(lambda: self.live.call.answer(option))
+
+    def _send_call(self, make: Any) -> None:
+        try:
+            message = make()
+        except CallProblem as exc:
+            self.live.problem = str(exc)
+        else:
+            if self.branch is None:
+                self.live.problem = "not connected to the branch"
+            else:
+                self.live.problem = ""
+                self.branch.send(message)
+        self.hud.setText("\n".join(t for t in (self.live.shelf.hud(), self.live.problem) if t))
 
     # ------------------------------------------------------------------ moving
     def _bind_keys(self) -> None:
@@ -197,6 +263,9 @@ class LobbyApp(ShowBase):
 
     def press(self, action: str, down: bool) -> None:
         """A movement key: walks in the hall; at the shelf, up and down choose an item."""
+        if self.states.state == "Signing":
+            self.keys[action] = False  # the keys type the name
+            return
         if self.states.state == "Mall":
             self.keys[action] = False
             if down and action in ("forward", "back"):
@@ -210,10 +279,16 @@ class LobbyApp(ShowBase):
         state = self.states.state
         if state == "Lobby":
             self.userExit()
-        elif state in ("Mall", "Queueing", "Questionnaire"):
-            if state == "Queueing" and self.branch is not None:
-                self.branch.leave_queue()
-            self.states.request("Lobby")
+        elif state in ("Queueing", *IN_CALL):
+            if self.branch is not None:
+                self.branch.leave_queue()  # the branch's ``left`` brings the lobby back
+            if self.branch is None or state == "Queueing":
+                self.live.queued = None
+                self.states.request("Lobby")
+        elif state == "Mall":
+            self.states.request("Lobby" if not self.live.call.paired else "InCall",
+                                *(() if not self.live.call.paired else
+                                  (self.live.call.agent or "teller",)))
 
     def _walk_task(self, task: Any) -> Any:
         forward = float(self.keys["forward"]) - float(self.keys["back"])
@@ -258,17 +333,19 @@ class LobbyApp(ShowBase):
         if target is None:
             return None
         self.messenger.send("lobby-interact", [target.id])
+        if self.states.state == "InCall" and target.kind == "mall_shelf":
+            self.states.request("Mall")  # the shelf is open during a call too
         if self.states.state != "Lobby":
             return target
-        if target.service is not None or target.kind == "kiosk":
-            service = target.service or "general_enquiry"
+        service = target.service or SERVICE_OF.get(target.kind)
+        if service is not None:
+            self.live.join_refused, self.live.call.ended = False, None
+            self.call_place = target.id
             self.states.request("Queueing", service)
             if self.branch is not None:
                 self.branch.join(service)
         elif target.kind == "mall_shelf":
             self.states.request("Mall")
-        elif target.kind == "risk_booth":
-            self.states.request("Questionnaire")
         return target
 
     def redeem_chosen(self) -> None:
@@ -306,7 +383,8 @@ def run(args: argparse.Namespace) -> int:
     layout = load_layout(args.layout)
     net = NetLink().start() if args.user is not None or not args.offscreen else None
     branch = None if net is None or args.user is None else \
-        BranchLink(net, args.server, args.user, args.password)
+        BranchLink(net, args.server, args.user, args.password, microphone=args.microphone,
+                   speaker=args.speaker)
     app = LobbyApp(layout, offscreen=args.offscreen, size=args.size, user=args.user, net=net,
                    branch=branch)
     try:

@@ -8,7 +8,10 @@ message as it is, plus these of the client's own:
 
 ``points {account}``, ``mall_items {items}``, ``redemption_placed {item_id, order_id,
 balance, replayed}``, ``redemption_refused {reason, status}``, ``redemption_failed
-{reason}``, ``link_down {reason}``.
+{reason}``, ``link_down {reason}``, and the call's ``call_media {state, session_id}``.
+
+When the branch pairs the customer the link opens the call's media (``client.lobby.call``);
+it closes it when the call ends.
 
 While in the hall the latest pose the main thread gave ``walk`` goes to the server as a
 ``move`` every ``move_period_s`` — and only when it changed, so standing still costs nothing.
@@ -20,14 +23,17 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 import httpx
+from aiortc.mediastreams import MediaStreamTrack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from client.lobby import LinkError
+from client.lobby.call import DEFAULT_DEVICE, CallMedia
 from client.lobby.net import NetLink
 from client.lobby.shelf import Redeem
 
@@ -39,6 +45,9 @@ MOVE_PERIOD_S = 0.2
 TIMEOUT_S = 10.0
 #: the largest signaling message accepted (the server's limit is far smaller)
 MAX_MESSAGE_BYTES = 1 << 20
+
+#: signaling errors that refuse a call's offer (vbank.rtc's codes and the branch's)
+OFFER_ERRORS = frozenset({"bad_sdp", "busy", "media_error", "not_in_session"})
 
 Pose = tuple[float, float, float]
 
@@ -59,7 +68,9 @@ class BranchLink:
     """One customer's session with the branch, on ``net``'s loop."""
 
     def __init__(self, net: NetLink, server: str, username: str, password: str, *,
-                 move_period_s: float = MOVE_PERIOD_S) -> None:
+                 move_period_s: float = MOVE_PERIOD_S,
+                 voice: Callable[[], MediaStreamTrack] | None = None,
+                 microphone: str = DEFAULT_DEVICE, speaker: str = DEFAULT_DEVICE) -> None:
         self.net = net
         self.server = server.rstrip("/")
         self.username = username
@@ -73,6 +84,12 @@ class BranchLink:
         self._sent: Pose | None = None  # the last pose the server heard
         self._tasks: list[asyncio.Task[None]] = []
         self.moves_sent = 0  # how many ``move`` messages went out (tests and the HUD read it)
+        #: the call's media; ``voice`` makes the track to speak with (default: the microphone
+        #: if there is one, else silence)
+        self.call = CallMedia(net, self._send, username, voice=voice, microphone=microphone,
+                              speaker=speaker)
+        #: called on the network loop with every server message (the scenario runner listens)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # ------------------------------------------------------------------ from the main thread
     def enter(self, x: float, y: float, heading: float) -> Future[dict[str, Any]]:
@@ -90,7 +107,16 @@ class BranchLink:
         return self.net.submit(self._send({"type": "join", "service": service}))
 
     def leave_queue(self) -> Future[None]:
+        """Leave the queue, or hang up the call."""
         return self.net.submit(self._send({"type": "leave"}))
+
+    def send(self, message: dict[str, Any]) -> Future[None]:
+        """Send one signaling message as it is (the flows' ``sign``, ``answer``, …)."""
+        return self.net.submit(self._send(message))
+
+    def drop(self) -> Future[None]:
+        """Vanish without goodbye: the socket and the call's media simply go away."""
+        return self.net.submit(self._drop())
 
     def fetch_mall(self) -> Future[None]:
         """Fetch the items (with this customer's prices) and the points; they arrive as
@@ -114,13 +140,14 @@ class BranchLink:
             self._http = httpx.AsyncClient(base_url=self.server, timeout=TIMEOUT_S)
             await self._sign_in()
             welcome = await self._open_socket()
-            self.net.put(welcome)
+            self._heard(welcome)
             assert self._pose is not None
             x, y, heading = self._sent = self._pose
             await self._send({"type": "lobby_enter", "x": x, "y": y, "heading": heading})
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(self._read(), name="lobby-read"),
                            loop.create_task(self._walk(), name="lobby-walk")]
+            await self._visit()
             await self._fetch_points()
             return welcome
         except (httpx.HTTPError, OSError, WebSocketException, TimeoutError) as exc:
@@ -168,11 +195,42 @@ class BranchLink:
                     log.warning("the branch sent something that is not JSON")
                     continue
                 if isinstance(message, dict) and isinstance(message.get("type"), str):
-                    self.net.put(message)
+                    self._heard(message)
             reason = self._ws.close_reason or "the branch closed the connection"
         except ConnectionClosed as exc:
             reason = (exc.rcvd.reason if exc.rcvd else "") or "the connection was lost"
         self.net.post("link_down", reason=reason)
+
+    def _heard(self, message: dict[str, Any]) -> None:
+        """A server message: the call's media follows it, the main thread gets it."""
+        kind = message.get("type")
+        session = message.get("session") if kind == "welcome" else None
+        if kind == "paired":
+            self._open_call(str(message.get("session_id")))
+        elif isinstance(session, dict) and session.get("state") == "in_call":
+            self._open_call(str(session.get("session_id")))  # back in a call after a reconnect
+        elif kind == "answer":
+            self.call.on_answer(message)
+        elif kind == "error" and message.get("code") in OFFER_ERRORS:
+            self.call.on_error(message)
+        elif kind in ("ended", "left"):
+            self._spawn(self.call.close())
+        for listener in self.listeners:
+            listener(message)
+        self.net.put(message)
+
+    def _open_call(self, session_id: str) -> None:
+        if not self.call.carries(session_id):  # a teller taking over keeps the same media
+            self._spawn(self.call.start(session_id))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
 
     async def _walk(self) -> None:
         """A ``move`` every period while the pose changes, nothing while it does not."""
@@ -204,6 +262,13 @@ class BranchLink:
             await self._sign_in()
             r = await send()
         return r
+
+    async def _visit(self) -> None:
+        """Coming into the hall is a branch visit: it earns points once a day (the branch
+        decides), which the ``points`` that follows shows."""
+        r = await self._request("POST", "/api/v1/lobby/visits")
+        if r.status_code not in (200, 201):
+            self.net.post("error", code="visit", message=f"the visit: {refusal(r)}")
 
     async def _fetch_points(self) -> None:
         r = await self._request("GET", "/api/v1/points")
@@ -243,11 +308,23 @@ class BranchLink:
             self.net.post("redemption_refused", reason=refusal(r), status=r.status_code)
         await self._fetch_mall()  # stock and balance as they are now
 
-    async def _close(self) -> None:
-        for task in self._tasks:
+    async def _stop_tasks(self) -> None:
+        tasks, self._tasks = list(self._tasks), []
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _drop(self) -> None:
+        await self._stop_tasks()
+        await self.call.close(report=False)
+        if self._ws is not None:
+            # no goodbye: the transport goes away, as when a laptop loses its network
+            self._ws.transport.abort()
+            self._ws = None
+
+    async def _close(self) -> None:
+        await self._stop_tasks()
+        await self.call.close(report=False)
         if self._ws is not None:
             with contextlib.suppress(ConnectionClosed, OSError):
                 await self._ws.send(json.dumps({"type": "lobby_leave"}))

@@ -2,10 +2,11 @@
 
 Pure: ``LiveHall.apply(message, now)`` takes a message — one of the server's (``lobby``,
 ``presence``, ``avatar_left``, ``queue_board``, ``points_earned``, ``redeemed``, ``queued``,
-``error``) or one the client's own link reports (``mall_items``, ``points``,
-``redemption_placed``, ``redemption_refused``, ``redemption_failed``, ``link_down``) — and
-says which parts of the picture changed. The app redraws those parts; tests read the same
-object without a window.
+``error``, and the call's ``paired``, ``caption``, ``flow``, ``document``, ``question``,
+``requeued``, ``ended``…) or one the client's own link reports (``mall_items``, ``points``,
+``redemption_placed``, ``redemption_refused``, ``redemption_failed``, ``link_down``,
+``call_media``) — and says which parts of the picture changed. The app redraws those parts;
+tests read the same object without a window.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import logging
 from typing import Any
 
 from client.lobby.board import QueueRow, rows
+from client.lobby.incall import CallView
 from client.lobby.presence import Presence
 from client.lobby.shelf import Shelf
 
 log = logging.getLogger(__name__)
 
 #: the parts of the picture a message can change
-PRESENCE, BOARD, SHELF, STATUS = "presence", "board", "shelf", "status"
+PRESENCE, BOARD, SHELF, STATUS, CALL = "presence", "board", "shelf", "status", "call"
 Message = dict[str, Any]
+#: error codes that refuse a ``join``: the customer is not in the queue after them
+QUEUE_ERRORS = frozenset({"unknown_service"})
 
 
 class LiveHall:
@@ -35,6 +39,8 @@ class LiveHall:
         self.you: str | None = None  # our avatar's public id
         self.queued: str | None = None  # the service whose queue we are in
         self.problem = ""  # the last thing that went wrong, for the status line
+        self.call = CallView()
+        self.join_refused = False  # the branch refused the last join (the app goes back)
 
     def apply(self, message: Message, now: float) -> set[str]:
         """Take in one message at ``now`` (seconds); returns the parts that changed."""
@@ -74,15 +80,84 @@ class LiveHall:
     def _on_queued(self, m: Message, now: float) -> set[str]:
         service = m.get("service")
         self.queued = service if isinstance(service, str) else self.queued
-        return {STATUS}
+        self.join_refused = False
+        return {STATUS, CALL}
 
     def _on_error(self, m: Message, now: float) -> set[str]:
         self.problem = str(m.get("message") or m.get("code") or "error")
+        if m.get("code") in QUEUE_ERRORS and not self.call.paired:
+            self.queued = None  # the join was refused: the customer is not waiting
+            self.join_refused = True
+            return {STATUS, CALL}
         return {STATUS}
+
+    # ------------------------------------------------------------------ the call
+    def _on_welcome(self, m: Message, now: float) -> set[str]:
+        session = m.get("session")
+        if not isinstance(session, dict):
+            return set()
+        if session.get("state") == "in_call":
+            self.queued = str(session.get("service") or self.queued or "")
+            self.call.resumed(session)
+        elif session.get("state") == "queued":
+            self.queued = str(session.get("service") or "")
+        return {CALL}
+
+    def _on_paired(self, m: Message, now: float) -> set[str]:
+        self.call.paired_with(m)
+        if isinstance(m.get("service"), str):
+            self.queued = m["service"]
+        return {CALL}
+
+    def _on_requeued(self, m: Message, now: float) -> set[str]:
+        self.call.unpaired()
+        return {CALL}
+
+    def _on_handed_over(self, m: Message, now: float) -> set[str]:
+        self.call.unpaired()
+        return {CALL}
+
+    def _on_ended(self, m: Message, now: float) -> set[str]:
+        self.call.end(str(m.get("outcome") or "ended"))
+        self.queued = None
+        return {CALL}
+
+    def _on_left(self, m: Message, now: float) -> set[str]:
+        self.call.end("left")
+        self.queued = None
+        return {CALL}
+
+    def _on_caption(self, m: Message, now: float) -> set[str]:
+        self.call.caption(str(m.get("speaker") or ""), str(m.get("text") or ""))
+        return {CALL}
+
+    def _on_flow(self, m: Message, now: float) -> set[str]:
+        flow = m.get("flow")
+        if isinstance(flow, dict):
+            self.call.flow_state(flow)
+        return {CALL}
+
+    def _on_document(self, m: Message, now: float) -> set[str]:
+        self.call.pushed(m)
+        return {CALL}
+
+    def _on_question(self, m: Message, now: float) -> set[str]:
+        self.call.asked(m)
+        return {CALL}
+
+    def _on_call_media(self, m: Message, now: float) -> set[str]:
+        self.call.media = str(m.get("state") or "")
+        if m.get("state") == "failed":
+            self.problem = f"the call's media failed: {m.get('reason')}"
+        return {CALL, STATUS}
 
     def _on_link_down(self, m: Message, now: float) -> set[str]:
         self.entered = False
         self.problem = str(m.get("reason") or "lost the branch")
+        if self.call.paired or self.queued:
+            self.call.end("link_down")
+            self.queued = None
+            return {STATUS, CALL}
         return {STATUS}
 
     # ------------------------------------------------------------------ points and the shelf

@@ -26,4 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="render without a window (needs --screenshot) and exit")
     parser.add_argument("--screenshot", type=Path, metavar="FILE.png")
     parser.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH")
+    parser.add_argument("--microphone", default="alsa:default", metavar="FORMAT:DEVICE",
+                        help="what the call sends as your voice (none: silence; default "
+                             "%(default)s, silence when there is no such device)")
+    parser.add_argument("--speaker", default="alsa:default", metavar="FORMAT:DEVICE",
+                        help="where the call's voice plays (none: captions only)")
     parser.add_argument("--layout", type=Path, default=LOBBY_PATH, help=argparse.SUPPRESS)

@@ -2,7 +2,9 @@
 
 ``World`` owns everything under ``root``: floor, walls, ceiling, the targets (each a node
 named by its id, placed and turned as the file says, with a collision box for mouse
-picking), lights, the live queue board and the kiosk's screen texture.
+picking), lights, the live queue board, and the screens calls play on: the kiosk's, and one
+on each counter that appears while the customer is in a call there. All of them show one
+texture, fed frame by frame from the call's video (``show_frame``).
 """
 
 from __future__ import annotations
@@ -79,6 +81,10 @@ class World:
         self.targets: dict[str, NodePath] = {}
         self.screen_texture = Texture("kiosk-screen")
         self._screen_card: NodePath | None = None
+        #: counter id -> (the screen standing on it, its card); shown during a call there
+        self._call_screens: dict[str, tuple[NodePath, NodePath]] = {}
+        self.call_at: str | None = None  # the target whose screen shows the call
+        self._frame_size: tuple[int, int] | None = None  # of the picture on the screens
         self._board: dict[str, TextNode] = {}  # the queue board's columns
         #: the price list above the mall shelf, built when the first prices arrive
         self._prices: TextNode | None = None
@@ -97,6 +103,13 @@ class World:
             node.setH(target.heading + 180)  # builders face -y; a heading of 0 faces +y
             if target.interact:  # a click on a bench or the doorway does nothing
                 self._add_pick_box(node, target)
+            if target.kind == "counter":
+                screen, card = furniture.build_call_screen(target)
+                screen.reparentTo(node)
+                screen.setPos(0, target.depth * 0.25, target.height)
+                card.setTexture(self.screen_texture)
+                screen.hide()
+                self._call_screens[target.id] = (screen, card)
             self.targets[target.id] = node
         self._light()
         self.show_frame(placeholder_face())
@@ -292,8 +305,24 @@ class World:
         padded = np.zeros((th, tw, 3), np.uint8)
         padded[:h, :w] = bgr[::-1]  # Panda's rows start at the bottom
         tex.setRamImage(padded)
-        if self._screen_card is not None:
-            self._screen_card.setTexScale(TextureStage.getDefault(), w / tw, h / th)
+        if (w, h) != self._frame_size:
+            self._frame_size = (w, h)
+            cards = [card for _, card in self._call_screens.values()]
+            for card in [self._screen_card, *cards]:
+                if card is not None:
+                    card.setTexScale(TextureStage.getDefault(), w / tw, h / th)
+
+    def show_call_at(self, target_id: str | None) -> None:
+        """Play the call on ``target_id``'s screen (a counter's rises from it; the kiosk has
+        its own), or, with None, put the screens away and the kiosk's idle face back."""
+        for counter, (screen, _) in self._call_screens.items():
+            if counter == target_id:
+                screen.show()
+            else:
+                screen.hide()
+        if target_id is None and self.call_at is not None:
+            self.show_frame(placeholder_face())
+        self.call_at = target_id
 
     def pick(self, camera: NodePath, mouse_x: float, mouse_y: float) -> str | None:
         """The target under the mouse (coordinates in -1..1), or None."""

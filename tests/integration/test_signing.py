@@ -13,8 +13,8 @@ import httpx
 
 from tests.integration.test_call import pair
 from vbank.avatar.idcard import id_camera_frames
+from vbank.avatar.signature import signature_png
 from vbank.headless import Participant
-from vbank.scenario.business import signature_png
 from vbank.serverproc import ServerProcess, start_server
 
 ALICE_ID = "11010519491231002X"

@@ -205,7 +205,7 @@ def test_states_follow_lobby_queue_call_signing_lobby() -> None:
     states.request("Signing")
     states.request("Lobby")
     assert states.state == "Lobby" and states.service is None
-    for path in (["Questionnaire", "Lobby"], ["Mall", "Lobby"],
+    for path in (["Mall", "Lobby"], ["Queueing", "InCall", "Questionnaire", "Lobby"],
                  ["Queueing", "InCall", "Mall", "Lobby"]):
         for state in path:
             states.request(state, "general_enquiry") if state == "Queueing" else \
@@ -221,6 +221,8 @@ def test_states_refuse_jumps_the_map_does_not_allow() -> None:
         states.request("InCall")  # a call only comes from the queue
     with pytest.raises(RequestDenied):
         states.request("Signing")
+    with pytest.raises(RequestDenied):
+        states.request("Questionnaire")  # the questionnaire is part of a call
     states.request("Queueing", "account_opening")
     with pytest.raises(RequestDenied):
         states.request("Mall")

@@ -9,13 +9,13 @@ runner creates for itself on the server).
 from __future__ import annotations
 
 import asyncio
-import base64
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from vbank.avatar.signature import signature_png
 from vbank.scenario.actors import Actor, StepFailed
 from vbank.scenario.expectations import number_problem
 
@@ -49,6 +49,9 @@ class BusinessActions:
     async def _do_show_id(self, actor: Actor, _: Any, __: int) -> None:
         from vbank.avatar.idcard import id_camera_frames
 
+        if actor.spec.get("client") == "lobby3d":
+            raise StepFailed("show_id: the 3D client has no ID card to hold up to its camera "
+                             "(give the actor client: video for identity checks)")
         name = str(actor.spec.get("name") or actor.key)
         number = str(actor.spec.get("id_number") or "")
         if not number:
@@ -226,18 +229,3 @@ def _option_id(question: dict[str, Any], option: str) -> str:
     if option.upper() not in ids:
         raise StepFailed(f"question {question['id']} has no option {option!r} ({ids})")
     return option.upper()
-
-
-def signature_png(name: str) -> str:
-    """A handwritten-looking signature of ``name`` as a PNG data URL (what a pad sends)."""
-    import cv2
-    import numpy as np
-
-    canvas = np.full((150, 400, 3), 255, np.uint8)
-    cv2.putText(canvas, name, (20, 95), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.6, (20, 20, 20), 2,
-                cv2.LINE_AA)
-    cv2.line(canvas, (20, 115), (380, 112), (60, 60, 60), 1, cv2.LINE_AA)
-    ok, png = cv2.imencode(".png", canvas)
-    if not ok:
-        raise StepFailed("could not draw the signature")
-    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
