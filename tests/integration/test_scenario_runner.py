@@ -48,15 +48,14 @@ steps:
   - customer: leave
 """
 
-LATER_ISSUE = """\
-scenario: later-issue
+NO_SUCH_PLACE = """\
+scenario: no-such-place
 service: loan_signing
 actors:
-  customer: {kind: customer, name: Li Wei}
+  customer: {kind: customer, name: Li Wei, client: lobby3d}
   teller: {kind: teller, name: Wang Fang}
 steps:
-  - customer: join
-  - teller: accept
+  - customer: {walk_to: "counter:loan_signing"}
   - customer: {walk_to: counter}
 """
 
@@ -105,12 +104,19 @@ def test_an_invalid_file_stops_the_run_before_anything_runs(tmp_path: Path) -> N
     assert f"{bad}:10: unknown teller action 'dance'" in run.stderr
     assert "scenario teller-call" not in run.stdout and "passed" not in run.stdout
 
+    walker = tmp_path / "walker.yaml"  # walking is for a customer in the 3D hall
+    walker.write_text(TELLER_CALL.replace("  - customer: join\n",
+                                          "  - customer: {walk_to: kiosk}\n"))
+    run = vbank("scenario", "run", str(walker), timeout=60)
+    assert run.returncode == 2
+    assert "walk_to is for a 3D customer: give actor customer client: lobby3d" in run.stderr
+
 
 def test_a_run_passes_what_happened_and_fails_what_did_not(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data")  # a demo server: the demo admin sets up actors
     try:
         files = []
-        for name, text in (("a", TELLER_CALL), ("b", WRONG_SENTENCE), ("c", LATER_ISSUE),
+        for name, text in (("a", TELLER_CALL), ("b", WRONG_SENTENCE), ("c", NO_SUCH_PLACE),
                            ("d", NEEDS_AVATAR), ("e", MALL)):
             files.append(tmp_path / f"{name}.yaml")
             files[-1].write_text(text)
@@ -136,7 +142,10 @@ def test_a_run_passes_what_happened_and_fails_what_did_not(tmp_path: Path) -> No
     wrong = run.stdout[run.stdout.index("scenario wrong-sentence"):]
     assert "heard: recognised" in wrong and "identity" in wrong
     assert "(1 later steps not run)" in wrong
-    assert "walk_to is not supported yet" in run.stdout
+    lost = run.stdout[run.stdout.index("scenario no-such-place"):]
+    assert "walk_to \"counter:loan_signing\"" in lost.splitlines()[1] and \
+        " ok " in lost.splitlines()[1]
+    assert "walk_to: no 'counter' in the hall; one of" in lost
     assert "setup FAIL" in run.stdout and "not loaded" in run.stdout
 
     report = json.loads(out.read_text())

@@ -136,6 +136,10 @@ class Actor:
                     "teller" if session.get("teller") else "digital_human")
                 self._open_media(str(session["session_id"]))
 
+    @property
+    def connected(self) -> bool:
+        return self.participant is not None
+
     def _in_session(self, session_id: str) -> None:
         self.session_id = self.last_session_id = session_id
 

@@ -19,15 +19,9 @@ from vbank.scenario.hearing import hears_in_process
 DEFAULT_WITHIN_S = 10.0
 #: how often ``points_balance`` asks the server for the balance while it waits
 BALANCE_POLL_S = 0.3
-#: expectations, actions and assertions the branch does not offer yet (later issues)
-NOT_YET = {"walk_to": "the 3D lobby", "interact": "the 3D lobby"}
 #: expectations met by a message: its type, and the field that must equal the value
 MESSAGE_EXPECTATIONS = {"flow_step": ("flow", "step"), "risk_level": ("risk_assessed", "level"),
                         "qc_alert": ("qc_alert", "kind")}
-
-
-def not_yet(name: str) -> StepFailed:
-    return StepFailed(f"{name} is not supported yet ({NOT_YET[name]} is not built)")
 
 
 Balance = Callable[[Actor], Awaitable[int]]
@@ -45,9 +39,6 @@ class Expectations:
         self.balance = balance
 
     async def expect(self, actor: Actor, spec: dict[str, Any]) -> None:
-        for name in spec:
-            if name in NOT_YET:
-                raise not_yet(name)
         within = float(spec.get("within_s", DEFAULT_WITHIN_S))
         deadline = time.monotonic() + within
         checks: list[tuple[str, Callable[[], str | None]]] = [

@@ -25,6 +25,7 @@ import httpx
 
 from vbank.scenario.actors import Actor, StepFailed
 from vbank.scenario.expectations import number_problem
+from vbank.scenario.lobby3d import LobbyActor
 
 if TYPE_CHECKING:
     from vbank.scenario.model import Scenario
@@ -103,6 +104,10 @@ class MallActions:
     # ------------------------------------------------------------------ actions
     async def _do_redeem(self, actor: Actor, spec: dict[str, Any], _: int) -> None:
         item = self.items.get((actor.server, spec["item"]), spec["item"])
+        if isinstance(actor, LobbyActor):
+            placed, words = await actor.redeem(item, int(spec.get("quantity", 1)))
+            self._redeemed(spec, placed, words)
+            return
         body = {"item_id": item, "quantity": spec.get("quantity", 1)}
         key = f"scenario-{secrets.token_hex(12)}"  # one redemption meant, one key
         deadline = time.monotonic() + REDEEM_RETRY_S
@@ -133,6 +138,16 @@ class MallActions:
                 refused is True or re.search(str(refused), _detail(r))):
             return
         raise StepFailed(reason + (f"; wanted {wanted}" if wanted else ""))
+
+    def _redeemed(self, spec: dict[str, Any], placed: bool, words: str) -> None:
+        """A redemption at the 3D shelf, judged by what the shelf said."""
+        refused = spec.get("refused")
+        if placed and refused not in (None, False):
+            raise StepFailed(f"redeem: wanted a refusal, but the shelf says {words!r}")
+        if not placed and (refused in (None, False) or (
+                refused is not True and not re.search(str(refused), words))):
+            raise StepFailed(f"redeem at the shelf: {words}" +
+                             (f"; wanted a refusal matching {refused!r}" if refused else ""))
 
     # ------------------------------------------------------------------ reads
     async def _points_balance(self, actor: Actor) -> int:

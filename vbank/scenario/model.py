@@ -189,6 +189,10 @@ def _actors(reader: _Reader, node: yaml.Node) -> dict[str, dict[str, Any]]:
     return actors
 
 
+#: actions only a customer in the 3D hall can do
+LOBBY3D_ONLY = ("walk_to", "interact")
+
+
 def _steps(reader: _Reader, node: yaml.Node, actors: dict[str, dict[str, Any]]) -> list[Step]:
     if not isinstance(node, yaml.SequenceNode):
         raise reader.fail(node, "steps must be a list")
@@ -241,6 +245,9 @@ def _steps(reader: _Reader, node: yaml.Node, actors: dict[str, dict[str, Any]]) 
                 raise reader.fail(avalue, "ask_for takes teller or digital_human")
             if action == "redeem":
                 argument = _redeem(reader, avalue)
+        if action in LOBBY3D_ONLY and actors[who].get("client", "video") != "lobby3d":
+            raise reader.fail(key, f"{action} is for a 3D customer: give actor {who} "
+                                   f"client: lobby3d")
         steps.append(Step(line, who, action, argument))
     return steps
 

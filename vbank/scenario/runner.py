@@ -29,7 +29,8 @@ import httpx
 from vbank.scenario import ScenarioError
 from vbank.scenario.actors import Actor, StepFailed
 from vbank.scenario.business import BusinessActions
-from vbank.scenario.expectations import NOT_YET, Expectations, not_yet, number_problem
+from vbank.scenario.expectations import Expectations, number_problem
+from vbank.scenario.lobby3d import LobbyActor
 from vbank.scenario.mall import MallActions
 from vbank.scenario.model import Scenario, Step, load
 from vbank.scenario.report import Report, ScenarioResult, StepResult
@@ -87,9 +88,6 @@ class ScenarioRun(BusinessActions, MallActions):
                    else {"per_service_threshold": True})}))
         await self._setup_mall()
         for key, spec in self.s.actors.items():
-            if spec.get("client", "video") == "lobby3d":
-                raise StepFailed(f"actor {key}: client lobby3d is not supported yet (the 3D "
-                                 f"lobby is not built)")
             server = self.servers[spec.get("node", 1) - 1]
             username = f"{self.s.id[:40]}-{key[:12]}-{secrets.token_hex(3)}"
             password = spec.get("password") or secrets.token_urlsafe(12)
@@ -104,8 +102,9 @@ class ScenarioRun(BusinessActions, MallActions):
             if spec.get("points"):
                 body["points"] = spec["points"]
             await self._admin("POST", server, "/api/v1/admin/users", body)
-            self.actors[key] = Actor(key, spec, server.url, username, password,
-                                     self.shared["video"], self.shared["voice"])
+            kind = LobbyActor if spec.get("client", "video") == "lobby3d" else Actor
+            self.actors[key] = kind(key, spec, server.url, username, password,
+                                    self.shared["video"], self.shared["voice"])
         for actor in self.actors.values():
             await actor.connect()
             if actor.kind == "teller" and actor.spec.get("available", True):
@@ -190,8 +189,6 @@ class ScenarioRun(BusinessActions, MallActions):
         if step.action == "expect":
             await self.expectations.expect(actor, step.argument)
             return
-        if step.action in NOT_YET:
-            raise not_yet(step.action)
         action = getattr(self, f"_do_{step.action}")
         await action(actor, step.argument, index)
 
@@ -228,6 +225,12 @@ class ScenarioRun(BusinessActions, MallActions):
         reply = await actor.wait_for(("handed_over", "notice", "paired", "error"), mark, 10)
         if reply["type"] == "error":
             raise StepFailed(f"ask_for refused: {reply.get('message')}")
+
+    async def _do_walk_to(self, actor: Actor, target: str, _: int) -> None:
+        await _in_hall(actor).walk_to(target)
+
+    async def _do_interact(self, actor: Actor, _: Any, __: int) -> None:
+        await _in_hall(actor).interact()
 
     async def _do_wait(self, _: Actor, seconds: float, __: int) -> None:
         await asyncio.sleep(float(seconds))
@@ -269,8 +272,6 @@ class ScenarioRun(BusinessActions, MallActions):
             for name, value in assertion.items():
                 began = time.monotonic()
                 try:
-                    if name in NOT_YET:
-                        raise not_yet(name)
                     await getattr(self, f"_assert_{name}")(value)
                     error = None
                 except StepFailed as exc:
@@ -349,7 +350,7 @@ class ScenarioRun(BusinessActions, MallActions):
     async def _leave_all(self) -> None:
         """Everyone still in a session leaves, so recordings are closed and stored."""
         for actor in self.actors.values():
-            if actor.participant is None or actor.session_id is None:
+            if not actor.connected or actor.session_id is None:
                 continue
             with contextlib.suppress(StepFailed, OSError, Exception):
                 if actor.kind == "customer":
@@ -374,6 +375,12 @@ class ScenarioRun(BusinessActions, MallActions):
                     "actor": actor.key, "step": turn.step, "text": turn.text,
                     "voice_to_voice_ms": None if turn.latency_s is None
                     else round(turn.latency_s * 1000, 1)})
+
+
+def _in_hall(actor: Actor) -> LobbyActor:
+    if not isinstance(actor, LobbyActor):
+        raise StepFailed(f"{actor.key} is not a 3D customer (client: lobby3d)")
+    return actor
 
 
 def _video() -> list[bytes]:
