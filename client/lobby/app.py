@@ -19,7 +19,9 @@ redraws what changed (the crowd every frame, as it glides).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -31,6 +33,7 @@ from panda3d.core import (
     ClockObject,
     Filename,
     GraphicsPipeSelection,
+    Point3,
     TextNode,
     TypeHandle,
     TypeRegistry,
@@ -49,7 +52,7 @@ from client.lobby.live import BOARD, CALL, PRESENCE, SHELF, STATUS, LiveHall
 from client.lobby.mall_screen import MallScreen
 from client.lobby.net import NetLink
 from client.lobby.states import IN_CALL, LobbyStates, route, wanted
-from client.lobby.walking import Pose, spawn_pose, step
+from client.lobby.walking import WALK_SPEED, Pose, heading_to, plan, spawn_pose, step
 from client.lobby.world import World
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ log = logging.getLogger(__name__)
 SKY = (0.70, 0.80, 0.90, 1)
 #: the third-person camera: metres behind the player, metres up, and where it looks
 CAMERA_BACK, CAMERA_UP, LOOK_AHEAD = 6.0, 3.4, 3.0
+#: in a call the camera looks over the right shoulder at the screen: metres right, back, up
+CALL_CAMERA = (0.9, 2.6, 1.85)
 #: horizontal field of view, degrees
 FOV = 68
 #: frames rendered before an offscreen screenshot, so that fonts and textures settle
@@ -137,9 +142,12 @@ class LobbyApp(ShowBase):
         self._place_player()
         self.taskMgr.add(self._crowd_task, "crowd")
         self.taskMgr.add(self._video_task, "call-video")
+        #: where the customer walks by themselves (after a click on a target): waypoints
+        self.route: list[tuple[float, float]] = []
+        self._route_to: Target | None = None
+        self.taskMgr.add(self._walk_task, "walk")
         if not offscreen:
             self._bind_keys()
-            self.taskMgr.add(self._walk_task, "walk")
 
     # ------------------------------------------------------------------ the Screen protocol
     def show_status(self, text: str) -> None:
@@ -215,8 +223,10 @@ class LobbyApp(ShowBase):
         if call.paired and self.world.call_at is None:
             place = self.call_place or f"counter:{self.live.queued}"
             self.world.show_call_at(place if place in self.world.layout.targets else "kiosk")
+            self._place_player()  # the camera turns to the screen
         elif not call.paired and self.world.call_at is not None:
             self.world.show_call_at(None)
+            self._place_player()
         if self.states.state in IN_CALL:
             self.status.setText(call.status())
         self.call_screen.refresh(call, self.states.state)
@@ -293,16 +303,45 @@ class LobbyApp(ShowBase):
     def _walk_task(self, task: Any) -> Any:
         forward = float(self.keys["forward"]) - float(self.keys["back"])
         turn = float(self.keys["left"]) - float(self.keys["right"])
+        dt = min(ClockObject.getGlobalClock().getDt(), 0.1)
         if forward or turn:
-            dt = min(ClockObject.getGlobalClock().getDt(), 0.1)
+            self.route = []  # the keys take over from a walk the customer clicked for
             self.pose = step(self.world.layout, self.pose, forward, turn, dt)
             self._place_player()
+        elif self.route:
+            self._follow_route(dt)
         near = nearest_target(self.world.layout, self.pose.x, self.pose.y)
-        if near is None or self.states.state == "Mall":  # at the shelf E redeems: its menu says
+        state = self.states.state
+        if near is None or state in ("Mall", "Queueing", "Signing", "Questionnaire") or (
+                state == "InCall" and near.kind != "mall_shelf"):  # E does nothing there
             self.prompt.setText("")
         else:
             self.prompt.setText(f"E: {near.label.en} {near.label.zh}")
         return task.cont
+
+    def go_to(self, target_id: str) -> None:
+        """Walk to a target by oneself, round the furniture (a click on it; a scenario's
+        ``walk_to``); arrived when ``route`` is empty. LobbyError if it cannot be reached."""
+        target = self.world.layout.target(target_id)
+        try:
+            self.route = plan(self.world.layout, (self.pose.x, self.pose.y), target.approach())
+        except ValueError as exc:
+            raise LobbyError(f"cannot walk to {target_id}: {exc}") from exc
+        self._route_to = target
+
+    def _follow_route(self, dt: float) -> None:
+        p, (wx, wy) = self.pose, self.route[0]
+        gap, reach = math.hypot(wx - p.x, wy - p.y), WALK_SPEED * dt
+        heading = heading_to(p.x, p.y, wx, wy) if gap > 1e-6 else p.heading
+        if gap <= reach:
+            self.route.pop(0)
+            pose = Pose(wx, wy, heading)
+            if not self.route and self._route_to is not None:  # arrived: face it
+                pose = Pose(wx, wy, heading_to(wx, wy, self._route_to.x, self._route_to.y))
+        else:
+            f = reach / gap
+            pose = Pose(p.x + (wx - p.x) * f, p.y + (wy - p.y) * f, heading)
+        self.place(pose)
 
     def place(self, pose: Pose) -> None:
         """Put the player at ``pose`` (scenario steps and tests use it)."""
@@ -317,6 +356,16 @@ class LobbyApp(ShowBase):
         self.player.find("body").setH(p.heading)
         self.camera.setPos(self.player, 0, 0, 0)
         self.camera.setHpr(p.heading, 0, 0)  # level first: the move below is relative to it
+        if self.world.call_at is not None:
+            # over the shoulder, so the call's screen is not behind the customer's head
+            self.player.find("tag").hide()  # it would stand in front of the screen
+            side, back, up = CALL_CAMERA
+            self.camera.setPos(self.camera, side, -back, up)
+            h = math.radians(p.heading)
+            self.camera.lookAt(Point3(p.x - math.sin(h) * 2.4, p.y + math.cos(h) * 2.4, 1.55))
+            self.camera.setR(0)
+            return
+        self.player.find("tag").show()
         self.camera.setPos(self.camera, 0, -CAMERA_BACK, CAMERA_UP)
         self.camera.lookAt(self.player, 0, 0, 1.2)
         self.camera.setP(self.camera.getP() + 8)  # look past the player into the hall
@@ -364,6 +413,9 @@ class LobbyApp(ShowBase):
             picked = self.world.pick(self.cam, mouse.getX(), mouse.getY())
             if picked is not None:
                 self.messenger.send("lobby-click", [picked])
+                if self.states.state in ("Lobby", "InCall"):
+                    with contextlib.suppress(LobbyError):  # nowhere to stand: stay
+                        self.go_to(picked)
 
     def screenshot(self, path: Path) -> None:
         """Render a few frames and save the last one as a PNG."""

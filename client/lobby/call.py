@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import fractions
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -48,6 +49,12 @@ KEEP_AUDIO_FRAMES = 60 * 50
 #: the microphone and speaker used when none is named: ALSA's default device (PyAV's FFmpeg
 #: has ALSA input and output; with PulseAudio or PipeWire, ALSA's default goes to them)
 DEFAULT_DEVICE = "alsa:default"
+
+#: where Debian keeps ALSA's configuration. PyAV's wheels bundle an alsa-lib built to look
+#: under its build prefix; without this it finds no configuration and no device at all.
+ALSA_CONFIG_DIR = "/usr/share/alsa"
+if "ALSA_CONFIG_DIR" not in os.environ and os.path.isfile(f"{ALSA_CONFIG_DIR}/alsa.conf"):
+    os.environ["ALSA_CONFIG_DIR"] = ALSA_CONFIG_DIR
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 

@@ -83,15 +83,15 @@ def build_call_screen(t: Target) -> tuple[NodePath, NodePath]:
     """A landscape screen standing on a counter's teller side, facing the customer: where the
     teller's or the digital human's video plays during a call there. Returns (the screen
     with its frame, the card the frames are drawn on)."""
-    width = min(1.6, t.width * 0.5)
+    width = min(1.2, t.width * 0.4)  # below the counter's sign, seen past the customer
     height = width * 0.75
     root = NodePath(f"call-screen:{t.id}")
-    _put(root, box("stand", (0.12, 0.08, 0.18), METAL), (0, 0.06, 0))
+    _put(root, box("stand", (0.12, 0.08, 0.06), METAL), (0, 0.06, 0))
     _put(root, box("bezel", (width + 0.08, 0.05, height + 0.08), (0.12, 0.13, 0.15, 1)),
-         (0, 0.04, 0.16))
+         (0, 0.04, 0.04))
     card = CardMaker("screen")
     card.setFrame(-width / 2, width / 2, 0, height)
-    screen = _put(root, NodePath(card.generate()), (0, 0.01, 0.2))
+    screen = _put(root, NodePath(card.generate()), (0, 0.01, 0.08))
     screen.setLightOff()
     return root, screen
 

@@ -61,7 +61,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture
 def app(server: ServerProcess) -> Iterator[LobbyApp]:
     net = NetLink().start()
-    branch = BranchLink(net, server.url, "alice", "alice", microphone="none", speaker="none")
+    # ALSA's null device: a real microphone and speaker path that needs no sound card
+    branch = BranchLink(net, server.url, "alice", "alice", microphone="alsa:null",
+                        speaker="alsa:null")
     lobby = LobbyApp(load_layout(), offscreen=True, size=(640, 360), user="alice", net=net,
                      branch=branch)
     yield lobby
@@ -115,9 +117,13 @@ async def test_a_3d_customer_takes_a_call_at_the_counter_and_sees_the_teller(
         picture = screen_pixels(app)[:TELLER_SIZE[1], :TELLER_SIZE[0]].reshape(-1, 3)
         # VP8 and the colour conversions shift a flat colour by a few levels, no more
         assert np.abs(picture.mean(axis=0) - TELLER_BGR).max() < 12
-        # the client's own camera reached the teller through the branch
+        # the client's own camera and microphone reached the teller through the branch
         await asyncio.sleep(1.0)
         assert teller.peer is not None and teller.peer.reception.frames["video"] > 0
+        assert teller.peer.reception.frames["audio"] > 0
+        call = app.branch.call
+        assert (call.microphone, call.speaker) == ("alsa:null", "alsa:null")
+        assert len(call.audio) > 0  # the teller's voice (the headless peer's tone) arrived
 
         # the screen on the counter is in the picture, in the teller's colour
         ARTIFACTS.mkdir(exist_ok=True)

@@ -242,6 +242,27 @@ def test_interact_at_a_counter_joins_its_queue(app: LobbyApp) -> None:
     assert app.interact() is None and app.states.state == "Lobby"
 
 
+def test_a_customer_sent_somewhere_walks_there_round_the_furniture(app: LobbyApp) -> None:
+    assert app.states.state == "Lobby"
+    app.place(spawn_pose(app.world.layout))
+    app.go_to("counter:loan_signing")
+    assert app.route, "a route was planned"
+    seen = []
+    deadline = time.monotonic() + 15
+    while app.route and time.monotonic() < deadline:
+        app.taskMgr.step()
+        seen.append(app.pose)
+        time.sleep(0.01)
+    near = nearest_target(app.world.layout, app.pose.x, app.pose.y)
+    assert not app.route and near is not None and near.id == "counter:loan_signing"
+    assert not any(blocked(app.world.layout, p.x, p.y) for p in seen)
+    assert len(seen) > 10  # walked, frame by frame, not jumped
+    with pytest.raises(LobbyError, match="no target"):
+        app.go_to("counter:nowhere")
+    assert app.interact() is not None and app.states.state == "Queueing"
+    app.states.request("Lobby")
+
+
 def test_clicking_on_a_counter_picks_it(app: LobbyApp) -> None:
     app.place(spawn_pose(app.world.layout))
     app.graphicsEngine.renderFrame()

@@ -3,7 +3,8 @@
 ``client: lobby3d`` makes the actor a ``LobbyApp`` on the software renderer with its own
 network thread, ``BranchLink`` and call media — the code a person runs with ``vbank lobby``
 — and the steps press its keys: ``walk_to`` walks the customer there (a route planned round
-the furniture, walked at walking speed, so the others in the hall see them go), ``interact``
+the furniture at walking speed, as a click on it does, so the others in the hall see them
+go), ``interact``
 is the E key, a questionnaire answer is a click on the option's button, a signature the name
 typed into the box, a redemption the shelf's arrows and Enter. The app's frames run on the
 runner's loop (the main thread, where Panda wants them) a few dozen times a second.
@@ -161,37 +162,20 @@ class LobbyActor(Actor):
 
     # ------------------------------------------------------------------ the hall
     async def walk_to(self, target_id: str) -> None:
+        """Walk there as a click on it does: round the furniture, at walking speed."""
+        from client.lobby import LobbyError
         from client.lobby.layout import nearest_target
-        from client.lobby.walking import WALK_SPEED, Pose, heading_to, plan
 
         layout = self.app.world.layout
         if target_id not in layout.targets:
             raise StepFailed(f"walk_to: no {target_id!r} in the hall; one of "
                              f"{', '.join(sorted(layout.targets))}")
-        target = layout.targets[target_id]
-        pose = self.app.pose
         try:
-            route = plan(layout, (pose.x, pose.y), target.approach())
-        except ValueError as exc:
-            raise StepFailed(f"walk_to {target_id}: {exc}") from exc
-        deadline = time.monotonic() + WALK_LIMIT_S
-        last = time.monotonic()
-        for wx, wy in route:
-            while (self.app.pose.x - wx) ** 2 + (self.app.pose.y - wy) ** 2 > 1e-4:
-                if time.monotonic() > deadline:
-                    raise StepFailed(f"walk_to {target_id}: still walking after "
-                                     f"{WALK_LIMIT_S:g} s")
-                await asyncio.sleep(1 / FPS)
-                now = time.monotonic()
-                reach = WALK_SPEED * min(now - last, 0.2)
-                last = now
-                p = self.app.pose
-                gap = ((wx - p.x) ** 2 + (wy - p.y) ** 2) ** 0.5
-                f = min(1.0, reach / gap) if gap else 1.0
-                self.app.place(Pose(p.x + (wx - p.x) * f, p.y + (wy - p.y) * f,
-                                    heading_to(p.x, p.y, wx, wy)))
-        p = self.app.pose
-        self.app.place(Pose(p.x, p.y, heading_to(p.x, p.y, target.x, target.y)))
+            self.app.go_to(target_id)
+        except LobbyError as exc:
+            raise StepFailed(f"walk_to: {exc}") from exc
+        await self.until(f"arrival at {target_id}", lambda: not self.app.route, WALK_LIMIT_S)
+        p, target = self.app.pose, layout.targets[target_id]
         near = nearest_target(layout, p.x, p.y)
         if target.interact and (near is None or near.id != target_id):
             raise StepFailed(f"walk_to {target_id}: ended at ({p.x:.1f}, {p.y:.1f}), nearest "
