@@ -111,7 +111,8 @@ class LobbyApp(ShowBase):
         self.world = World(layout)
         self.world.root.reparentTo(self.render)
         self.pose = spawn_pose(layout)
-        self.player = build_avatar("player", (0.85, 0.38, 0.16, 1), skin=1, tag=user or "You 您")
+        self.user_tag = user or "You 您"
+        self.player = build_avatar("player", (0.85, 0.38, 0.16, 1), skin=1, tag=self.user_tag)
         self.player.reparentTo(self.render)
         self.keys = dict.fromkeys(("forward", "back", "left", "right"), False)
         # the corners' anchors keep the texts on screen whatever the window's shape
@@ -127,7 +128,8 @@ class LobbyApp(ShowBase):
         self.live = LiveHall()  # what the server says is going on in the hall
         self.crowd = Crowd(self.render)
         self.mall_screen = MallScreen(self.a2dLeftCenter)
-        self.call_screen = CallScreen(self.a2dBottomCenter, self.sign, self.answer)
+        self.call_screen = CallScreen(self.a2dBottomCenter, self.sign, self.answer,
+                                      self.show_id)
         #: the target the customer used to join the queue: its screen plays the call
         self.call_place: str | None = None
         self.frames_shown = 0  # call video frames drawn on the screen texture
@@ -240,6 +242,20 @@ class LobbyApp(ShowBase):
                 self.frames_shown += 1
         return task.cont
 
+    def show_id(self, typed: str) -> None:
+        """Hold one's ID card up to the camera (the box's Enter at the identity step)."""
+        try:
+            number = self.live.call.id_number(typed)
+        except CallProblem as exc:
+            self.live.problem = str(exc)
+        else:
+            if self.branch is None:
+                self.live.problem = "not connected to the branch"
+            else:
+                self.live.problem = ""
+                self.branch.show_id(self.live.name or self.user_tag, number)
+        self._show_problem()
+
     def sign(self, name: str) -> None:
         """Sign the pushed contract with the typed name (the entry's Enter)."""
         self._send_call(lambda: self.live.call.sign(name))
@@ -259,6 +275,9 @@ class LobbyApp(ShowBase):
             else:
                 self.live.problem = ""
                 self.branch.send(message)
+        self._show_problem()
+
+    def _show_problem(self) -> None:
         self.hud.setText("\n".join(t for t in (self.live.shelf.hud(), self.live.problem) if t))
 
     # ------------------------------------------------------------------ moving
@@ -273,8 +292,8 @@ class LobbyApp(ShowBase):
 
     def press(self, action: str, down: bool) -> None:
         """A movement key: walks in the hall; at the shelf, up and down choose an item."""
-        if self.states.state == "Signing":
-            self.keys[action] = False  # the keys type the name
+        if self.call_screen.asking is not None:
+            self.keys[action] = False  # the keys type into the box
             return
         if self.states.state == "Mall":
             self.keys[action] = False

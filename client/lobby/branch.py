@@ -33,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from client.lobby import LinkError
-from client.lobby.call import DEFAULT_DEVICE, CallMedia
+from client.lobby.call import CAMERA_SIZE, DEFAULT_DEVICE, CallMedia
 from client.lobby.net import NetLink
 from client.lobby.shelf import Redeem
 
@@ -113,6 +113,10 @@ class BranchLink:
     def send(self, message: dict[str, Any]) -> Future[None]:
         """Send one signaling message as it is (the flows' ``sign``, ``answer``, …)."""
         return self.net.submit(self._send(message))
+
+    def show_id(self, name: str, id_number: str) -> Future[None]:
+        """Hold one's ID card up to the camera beside one's face, and say whose it is."""
+        return self.net.submit(self._show_id(name, id_number))
 
     def drop(self) -> Future[None]:
         """Vanish without goodbye: the socket and the call's media simply go away."""
@@ -307,6 +311,16 @@ class BranchLink:
         else:
             self.net.post("redemption_refused", reason=refusal(r), status=r.status_code)
         await self._fetch_mall()  # stock and balance as they are now
+
+    async def _show_id(self, name: str, id_number: str) -> None:
+        from vbank.avatar.idcard import id_scene
+
+        camera = self.call.camera
+        if camera is None:
+            raise LinkError("no camera: the call's media is not up")
+        w, h = CAMERA_SIZE
+        camera.hold(await asyncio.to_thread(id_scene, name, id_number, w, h))
+        await self._send({"type": "show_id", "name": name, "id_number": id_number})
 
     async def _stop_tasks(self) -> None:
         tasks, self._tasks = list(self._tasks), []

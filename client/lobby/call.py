@@ -103,8 +103,17 @@ class SyntheticCamera(MediaStreamTrack):
         cv2.putText(card, text[:24], (10, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
                     (255, 255, 255), 1, cv2.LINE_AA)
         self._card = card
+        self._held: np.ndarray | None = None  # a picture held up to the camera instead
         self._start: float | None = None
         self._count = 0
+
+    def hold(self, picture: np.ndarray | None) -> None:
+        """Show ``picture`` (BGR, the camera's size) from the next frame on, e.g. one's ID
+        card held up beside one's face; None puts it down."""
+        if picture is not None and picture.shape[:2] != self._card.shape[:2]:
+            raise ValueError(f"the picture is {picture.shape[1]}x{picture.shape[0]}, the "
+                             f"camera {self._card.shape[1]}x{self._card.shape[0]}")
+        self._held = picture
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
@@ -113,7 +122,8 @@ class SyntheticCamera(MediaStreamTrack):
             self._start = time.monotonic()
         due = self._start + self._count / self.fps
         await asyncio.sleep(max(0.0, due - time.monotonic()))
-        image = self._card.copy()
+        held = self._held
+        image = (held if held is not None else self._card).copy()
         cv2.putText(image, time.strftime("%H:%M:%S"), (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
                     (255, 255, 255), 1, cv2.LINE_AA)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
@@ -170,6 +180,7 @@ class CallMedia:
         self.session_id: str | None = None
         self.pc: RTCPeerConnection | None = None
         self.voice: MediaStreamTrack | None = None  # the track sending the customer's voice
+        self.camera: SyntheticCamera | None = None
         self.microphone = ""  # where the voice comes from, for the status line
         self._answer: asyncio.Future[str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -208,7 +219,8 @@ class CallMedia:
                 log.info("no microphone (%s): sending silence", self.microphone)
                 self.voice, self.microphone = AudioStreamTrack(), "silence (no microphone)"
         pc.addTrack(self.voice)  # audio first, then video, as the browser page orders them
-        pc.addTrack(SyntheticCamera(self.name))
+        self.camera = SyntheticCamera(self.name)
+        pc.addTrack(self.camera)
         await pc.setLocalDescription(await pc.createOffer())
         self._answer = asyncio.get_running_loop().create_future()
         await self._send({"type": "offer", "session_id": session_id,

@@ -99,7 +99,23 @@ class CallView:
         self.question = Question(str(q.get("id")), str(q.get("text") or ""), options,
                                  int(m.get("index") or 0), int(m.get("total") or 0))
 
+    @property
+    def identity_pending(self) -> bool:
+        """The identity step waits for the customer to hold up their ID card."""
+        identity = self.flow.get("identity")
+        return self.flow_kind == "identity" and not (isinstance(identity, dict) and
+                                                      identity.get("at"))
+
     # ------------------------------------------------------------------ commands
+    def id_number(self, typed: str) -> str:
+        """The ID number as typed, without spaces, upper case (the check letter X)."""
+        number = "".join(typed.split()).upper()
+        if not number:
+            raise CallProblem("type your ID number 请输入身份证号")
+        if not self.paired:
+            raise CallProblem("not in a call 当前不在通话中")
+        return number
+
     def sign(self, name: str) -> dict[str, Any]:
         """The ``sign`` message for the pushed contract, with the typed name drawn as the
         signature's image."""

@@ -40,6 +40,7 @@ class LiveHall:
         self.queued: str | None = None  # the service whose queue we are in
         self.problem = ""  # the last thing that went wrong, for the status line
         self.call = CallView()
+        self.name = ""  # the customer's name as the branch knows it (from ``welcome``)
         self.join_refused = False  # the branch refused the last join (the app goes back)
 
     def apply(self, message: Message, now: float) -> set[str]:
@@ -93,6 +94,9 @@ class LiveHall:
 
     # ------------------------------------------------------------------ the call
     def _on_welcome(self, m: Message, now: float) -> set[str]:
+        user = m.get("user")
+        if isinstance(user, dict) and isinstance(user.get("display_name"), str):
+            self.name = user["display_name"]
         session = m.get("session")
         if not isinstance(session, dict):
             return set()

@@ -197,3 +197,19 @@ def test_headings_point_where_the_walker_goes() -> None:
     assert heading_to(0, 0, 0, 5) == pytest.approx(0.0)
     assert heading_to(0, 0, -5, 0) == pytest.approx(90.0)  # 90 faces -x, as in walking.step
     assert heading_to(0, 0, 0, -5) == pytest.approx(180.0)
+
+
+def test_the_identity_step_asks_for_the_id_number_until_it_is_shown() -> None:
+    hall = paired_hall()
+    assert not hall.call.identity_pending
+    hall.apply({"type": "flow", "flow": {"kind": "identity", "identity": {}}}, 0.0)
+    assert hall.call.identity_pending
+    assert hall.call.id_number(" 1101 0519 4912 3100 2x ") == "11010519491231002X"
+    with pytest.raises(CallProblem, match="ID number"):
+        hall.call.id_number("  ")
+    hall.apply({"type": "flow", "flow": {"kind": "identity", "identity": {
+        "at": 1.0, "id_valid": True}}}, 0.0)
+    assert not hall.call.identity_pending  # shown: waiting for the teller now
+    hall.apply({"type": "ended", "outcome": "completed"}, 0.0)
+    with pytest.raises(CallProblem, match="not in a call"):
+        hall.call.id_number("11010519491231002X")

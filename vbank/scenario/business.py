@@ -49,14 +49,15 @@ class BusinessActions:
     async def _do_show_id(self, actor: Actor, _: Any, __: int) -> None:
         from vbank.avatar.idcard import id_camera_frames
 
-        if actor.spec.get("client") == "lobby3d":
-            raise StepFailed("show_id: the 3D client has no ID card to hold up to its camera "
-                             "(give the actor client: video for identity checks)")
         name = str(actor.spec.get("name") or actor.key)
         number = str(actor.spec.get("id_number") or "")
         if not number:
             raise StepFailed(f"show_id: actor {actor.key} has no id_number")
         await actor.media_ready()
+        if actor.spec.get("client") == "lobby3d":  # its camera holds the card up itself
+            await self._request(actor, {"type": "show_id", "name": name, "id_number": number},
+                                ("identity_checked",))
+            return
         # the same size as the camera it replaces (the recording keeps the first size)
         frames = await asyncio.to_thread(id_camera_frames, name, number, *CAMERA_SIZE)
         participant = actor.participant

@@ -6,7 +6,8 @@ network thread, ``BranchLink`` and call media — the code a person runs with ``
 the furniture at walking speed, as a click on it does, so the others in the hall see them
 go), ``interact``
 is the E key, a questionnaire answer is a click on the option's button, a signature the name
-typed into the box, a redemption the shelf's arrows and Enter. The app's frames run on the
+typed into the box, ``show_id`` the ID number typed into it (the client's camera then holds
+the card up), a redemption the shelf's arrows and Enter. The app's frames run on the
 runner's loop (the main thread, where Panda wants them) a few dozen times a second.
 
 What the actor heard and saw is read where the client keeps it: the messages its link
@@ -113,11 +114,9 @@ class LobbyActor(Actor):
         if kind == "answer":
             await self._click(str(message.get("question")), str(message.get("option")))
         elif kind == "sign":
-            self.app.sign(str(message.get("name")))
-            self._check_problem("sign")
-        elif kind == "show_id":
-            raise StepFailed("show_id: the 3D client has no ID card to hold up (use client: "
-                             "video for identity checks)")
+            await self._type("sign", str(message.get("name")))
+        elif kind == "show_id":  # the number typed into the box, the card up to the camera
+            await self._type("id", str(message.get("id_number")))
         else:
             await asyncio.wrap_future(self.branch.send(message))
 
@@ -127,6 +126,15 @@ class LobbyActor(Actor):
             question and option in self.app.call_screen.buttons), 10)
         self.app.call_screen.buttons[option].commandFunc(None)  # what a mouse click does
         self._check_problem("answer")
+
+    async def _type(self, box: str, text: str) -> None:
+        """Type ``text`` into the call's box once it asks for ``box``, and press Enter."""
+        screen = self.app.call_screen
+        await self.until(f"the box asking for {'a name' if box == 'sign' else 'an ID number'}",
+                         lambda: screen.asking == box, 10)
+        screen.entry.enterText(text)
+        screen.submit(screen.entry.get())
+        self._check_problem("sign" if box == "sign" else "show_id")
 
     def _check_problem(self, what: str) -> None:
         if self.app.live.problem:
