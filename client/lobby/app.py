@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -244,37 +245,27 @@ class LobbyApp(ShowBase):
 
     def show_id(self, typed: str) -> None:
         """Hold one's ID card up to the camera (the box's Enter at the identity step)."""
-        try:
-            number = self.live.call.id_number(typed)
-        except CallProblem as exc:
-            self.live.problem = str(exc)
-        else:
-            if self.branch is None:
-                self.live.problem = "not connected to the branch"
-            else:
-                self.live.problem = ""
-                self.branch.show_id(self.live.name or self.user_tag, number)
-        self._show_problem()
+        self._call_command(lambda branch: branch.show_id(
+            self.live.name or self.user_tag, self.live.call.id_number(typed)))
 
     def sign(self, name: str) -> None:
-        """Sign the pushed contract with the typed name (the entry's Enter)."""
-        self._send_call(lambda: self.live.call.sign(name))
+        """Sign the pushed contract with the typed name (the box's Enter)."""
+        self._call_command(lambda branch: branch.send(self.live.call.sign(name)))
 
     def answer(self, option: str) -> None:
         """Click ``option`` of the open risk question."""
-        self._send_call(lambda: self.live.call.answer(option))
+        self._call_command(lambda branch: branch.send(self.live.call.answer(option)))
 
-    def _send_call(self, make: Any) -> None:
+    def _call_command(self, act: Callable[[BranchLink], object]) -> None:
+        """Do what the customer asked in the call; what stops it shows top right."""
         try:
-            message = make()
+            if self.branch is None:
+                raise CallProblem("not connected to the branch")
+            act(self.branch)
         except CallProblem as exc:
             self.live.problem = str(exc)
         else:
-            if self.branch is None:
-                self.live.problem = "not connected to the branch"
-            else:
-                self.live.problem = ""
-                self.branch.send(message)
+            self.live.problem = ""
         self._show_problem()
 
     def _show_problem(self) -> None:
