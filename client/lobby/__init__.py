@@ -20,3 +20,7 @@ class LayoutError(LobbyError):
 
 class LinkError(LobbyError):
     """The branch server cannot be reached, refused the sign-in, or closed the connection."""
+
+
+class SignInRefused(LinkError):
+    """The branch refused the customer's name and password: trying again will not help."""

@@ -8,7 +8,13 @@ message as it is, plus these of the client's own:
 
 ``points {account}``, ``mall_items {items}``, ``redemption_placed {item_id, order_id,
 balance, replayed}``, ``redemption_refused {reason, status}``, ``redemption_failed
-{reason}``, ``link_down {reason}``, and the call's ``call_media {state, session_id}``.
+{reason}``, ``link_down {reason, reconnecting}``, ``link_up {attempts}``, and the call's
+``call_media {state, session_id}``.
+
+A link lost while in the hall is re-established by itself, again and again with growing
+pauses (``RECONNECT_S``) until it is back or the sign-in is refused: the branch keeps the
+customer's place in the queue, or their call, for a grace period, and its ``welcome`` says
+which; the call's media carries on if it survived, or is offered again.
 
 When the branch pairs the customer the link opens the call's media (``client.lobby.call``);
 it closes it when the call ends.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -32,7 +39,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from client.lobby import LinkError
+from client.lobby import LinkError, SignInRefused
 from client.lobby.call import CAMERA_SIZE, DEFAULT_DEVICE, CallMedia
 from client.lobby.net import NetLink
 from client.lobby.shelf import Redeem
@@ -45,6 +52,8 @@ MOVE_PERIOD_S = 0.2
 TIMEOUT_S = 10.0
 #: the largest signaling message accepted (the server's limit is far smaller)
 MAX_MESSAGE_BYTES = 1 << 20
+#: seconds before each attempt to get back to the branch after losing it (the last repeats)
+RECONNECT_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 #: signaling errors that refuse a call's offer (vbank.rtc's codes and the branch's)
 OFFER_ERRORS = frozenset({"bad_sdp", "busy", "media_error", "not_in_session"})
@@ -83,6 +92,9 @@ class BranchLink:
         self._pose: Pose | None = None
         self._sent: Pose | None = None  # the last pose the server heard
         self._tasks: list[asyncio.Task[None]] = []
+        #: in the hall and meaning to stay: a lost link is re-established
+        self._staying = False
+        self._reconnecting: asyncio.Task[None] | None = None
         self.moves_sent = 0  # how many ``move`` messages went out (tests and the HUD read it)
         #: the call's media; ``voice`` makes the track to speak with (default: the microphone
         #: if there is one, else silence)
@@ -141,31 +153,65 @@ class BranchLink:
     # ------------------------------------------------------------------ on the network loop
     async def _enter(self) -> dict[str, Any]:
         try:
-            self._http = httpx.AsyncClient(base_url=self.server, timeout=TIMEOUT_S)
-            await self._sign_in()
-            welcome = await self._open_socket()
-            self._heard(welcome)
-            assert self._pose is not None
-            x, y, heading = self._sent = self._pose
-            await self._send({"type": "lobby_enter", "x": x, "y": y, "heading": heading})
-            loop = asyncio.get_running_loop()
-            self._tasks = [loop.create_task(self._read(), name="lobby-read"),
-                           loop.create_task(self._walk(), name="lobby-walk")]
+            welcome = await self._connect()
+            self._staying = True
             await self._visit()
             await self._fetch_points()
             return welcome
         except (httpx.HTTPError, OSError, WebSocketException, TimeoutError) as exc:
             reason = f"cannot reach the branch at {self.server}: {exc or type(exc).__name__}"
-            self.net.post("link_down", reason=reason)
+            self.net.post("link_down", reason=reason, reconnecting=False)
             raise LinkError(reason) from exc
         except LinkError as exc:
-            self.net.post("link_down", reason=str(exc))
+            self.net.post("link_down", reason=str(exc), reconnecting=False)
             raise
+
+    async def _connect(self) -> dict[str, Any]:
+        """Sign in, open the socket, walk into the hall where the customer stands."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(base_url=self.server, timeout=TIMEOUT_S)
+        await self._sign_in()
+        welcome = await self._open_socket()
+        self._heard(welcome)
+        assert self._pose is not None
+        x, y, heading = self._sent = self._pose
+        await self._send({"type": "lobby_enter", "x": x, "y": y, "heading": heading})
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._read(), name="lobby-read"),
+                       loop.create_task(self._walk(), name="lobby-walk")]
+        return welcome
+
+    async def _reconnect(self) -> None:
+        """Back to the branch after the link was lost, as often as it takes."""
+        for attempt in itertools.count():
+            await asyncio.sleep(RECONNECT_S[min(attempt, len(RECONNECT_S) - 1)])
+            if not self._staying:
+                return
+            await self._stop_tasks()
+            if self._ws is not None:
+                self._ws.transport.abort()
+                self._ws = None
+            try:
+                await self._connect()
+            except (httpx.HTTPError, OSError, WebSocketException, TimeoutError) as exc:
+                log.info("the branch is still out of reach: %s", exc or type(exc).__name__)
+                continue
+            except SignInRefused as exc:  # a password changed or an account closed
+                self._staying = False
+                self.net.post("link_down", reason=str(exc), reconnecting=False)
+                return
+            except LinkError as exc:
+                log.info("the branch did not take us back yet: %s", exc)
+                continue
+            self.net.post("link_up", attempts=attempt + 1)
+            return
 
     async def _sign_in(self) -> None:
         assert self._http is not None
         r = await self._http.post("/api/v1/auth/login",
                                   json={"username": self.username, "password": self._password})
+        if r.status_code in (401, 403):
+            raise SignInRefused(f"cannot sign in as {self.username}: {refusal(r)}")
         if r.status_code != 200:
             raise LinkError(f"cannot sign in as {self.username}: {refusal(r)}")
         self._token = str(r.json()["access_token"])
@@ -203,7 +249,9 @@ class BranchLink:
             reason = self._ws.close_reason or "the branch closed the connection"
         except ConnectionClosed as exc:
             reason = (exc.rcvd.reason if exc.rcvd else "") or "the connection was lost"
-        self.net.post("link_down", reason=reason)
+        self.net.post("link_down", reason=reason, reconnecting=self._staying)
+        if self._staying and (self._reconnecting is None or self._reconnecting.done()):
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
 
     def _heard(self, message: dict[str, Any]) -> None:
         """A server message: the call's media follows it, the main thread gets it."""
@@ -213,6 +261,8 @@ class BranchLink:
             self._open_call(str(message.get("session_id")))
         elif isinstance(session, dict) and session.get("state") == "in_call":
             self._open_call(str(session.get("session_id")))  # back in a call after a reconnect
+        elif kind == "welcome" and self.call.session_id is not None:
+            self._spawn(self.call.close())  # back, but the call did not wait
         elif kind == "answer":
             self.call.on_answer(message)
         elif kind == "error" and message.get("code") in OFFER_ERRORS:
@@ -329,6 +379,7 @@ class BranchLink:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _drop(self) -> None:
+        self._staying = False
         await self._stop_tasks()
         await self.call.close(report=False)
         if self._ws is not None:
@@ -337,6 +388,9 @@ class BranchLink:
             self._ws = None
 
     async def _close(self) -> None:
+        self._staying = False
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         await self._stop_tasks()
         await self.call.close(report=False)
         if self._ws is not None:

@@ -99,6 +99,10 @@ class LiveHall:
             self.name = user["display_name"]
         session = m.get("session")
         if not isinstance(session, dict):
+            if self.call.paired or self.queued:  # back after a lost link, but nothing waited
+                self.call.end("lost")
+                self.queued = None
+                return {CALL}
             return set()
         if session.get("state") == "in_call":
             self.queued = str(session.get("service") or self.queued or "")
@@ -158,10 +162,19 @@ class LiveHall:
     def _on_link_down(self, m: Message, now: float) -> set[str]:
         self.entered = False
         self.problem = str(m.get("reason") or "lost the branch")
+        if m.get("reconnecting"):
+            # the branch keeps the place in the queue or the call for a while: so does the
+            # screen, until the ``welcome`` that follows the reconnect says otherwise
+            self.problem += " — reconnecting… 正在重新连接"
+            return {STATUS}
         if self.call.paired or self.queued:
             self.call.end("link_down")
             self.queued = None
             return {STATUS, CALL}
+        return {STATUS}
+
+    def _on_link_up(self, m: Message, now: float) -> set[str]:
+        self.problem = ""
         return {STATUS}
 
     # ------------------------------------------------------------------ points and the shelf

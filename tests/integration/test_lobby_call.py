@@ -133,6 +133,21 @@ async def test_a_3d_customer_takes_a_call_at_the_counter_and_sees_the_teller(
         close = np.all(np.abs(image.astype(int) - TELLER_BGR) < 30, axis=2)
         assert close.sum() > 500, "the call screen is not visible from the counter"
 
+        # the customer's network drops for a moment: the client comes back by itself, to
+        # the same call, and the media (which did not depend on the socket) plays on
+        async def cut() -> None:
+            assert app.branch is not None and app.branch._ws is not None
+            app.branch._ws.transport.abort()
+
+        app.branch.net.submit(cut()).result(5)
+        await pump(app, "the link lost", lambda: not app.live.entered)
+        assert app.states.state == "InCall"
+        await pump(app, "the link back", lambda: app.live.entered and not app.live.problem)
+        assert app.states.state == "InCall" and app.world.call_at == "counter:loan_signing"
+        shown = app.frames_shown
+        await pump(app, "more of the teller's video", lambda: app.frames_shown > shown + 5)
+        assert app.branch.call.session_id == paired["session_id"]
+
         # the teller hangs up: the screen goes away, the customer is back in the lobby
         await teller.send({"type": "end", "outcome": "completed"})
         await pump(app, "the lobby again", lambda: app.states.state == "Lobby")

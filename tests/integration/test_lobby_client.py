@@ -222,3 +222,28 @@ def test_a_wrong_password_is_named_and_the_command_fails(server: ServerProcess,
     assert done.returncode == 2
     assert "vbank lobby: cannot sign in as alice: wrong username or password" in done.stderr
     assert not (tmp_path / "no.png").exists()
+
+
+def test_a_lost_link_comes_back_by_itself_to_the_same_place_in_the_queue(
+        clients: Callable[[str], HeadlessClient]) -> None:
+    alice = clients("alice")
+    alice.enter(0.0, -8.0, 0.0)
+    seen: list[dict[str, Any]] = []
+    alice.link.listeners.append(seen.append)  # every server message, on the network thread
+    alice.link.join("general_enquiry").result(PATIENCE_S)
+    alice.until("the queued message", lambda: alice.hall.queued == "general_enquiry")
+    ticket = next(m for m in seen if m["type"] == "queued")["session_id"]
+
+    async def cut() -> None:  # the network drops: no close frame, no goodbye
+        assert alice.link._ws is not None
+        alice.link._ws.transport.abort()
+
+    alice.net.submit(cut()).result(PATIENCE_S)
+    alice.until("the link lost", lambda: not alice.hall.entered)
+    assert "reconnecting" in alice.hall.problem and alice.hall.queued == "general_enquiry"
+    alice.until("the link back", lambda: alice.hall.entered and not alice.hall.problem)
+    welcome = next(m for m in seen if m["type"] == "welcome")
+    assert welcome["session"]["state"] == "queued"
+    assert welcome["session"]["session_id"] == ticket
+    assert alice.hall.queued == "general_enquiry"  # the same place, not a new ticket
+    alice.link.leave_queue().result(PATIENCE_S)

@@ -91,11 +91,24 @@ def test_a_reconnect_finds_the_call_again() -> None:
     assert route("Lobby", wanted("Lobby", hall) or "") == ["Queueing", "InCall"]
 
 
-def test_a_lost_link_ends_the_call_on_the_screen() -> None:
+def test_a_lost_link_keeps_the_call_while_reconnecting_and_ends_it_if_nothing_waited() -> None:
     hall = paired_hall()
-    hall.apply({"type": "link_down", "reason": "the connection was lost"}, 0.0)
+    hall.apply({"type": "link_down", "reason": "the connection was lost",
+                "reconnecting": True}, 0.0)
+    assert hall.call.paired and not hall.entered and "reconnecting" in hall.problem
+    assert wanted("InCall", hall) is None
+    hall.apply({"type": "welcome", "user": {"display_name": "Alice Chen"}}, 0.0)  # no session
+    assert not hall.call.paired and hall.call.ended == "lost" and hall.queued is None
+    assert wanted("InCall", hall) == "Lobby" and hall.name == "Alice Chen"
+
+
+def test_a_lost_link_that_will_not_come_back_ends_the_call() -> None:
+    hall = paired_hall()
+    hall.apply({"type": "link_down", "reason": "cannot sign in", "reconnecting": False}, 0.0)
     assert not hall.call.paired and hall.call.ended == "link_down" and not hall.entered
     assert wanted("InCall", hall) == "Lobby"
+    hall.apply({"type": "link_up", "attempts": 1}, 0.0)
+    assert hall.problem == ""
 
 
 # ------------------------------------------------------------------ where the news leads
