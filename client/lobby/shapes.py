@@ -111,9 +111,12 @@ def sphere(name: str, radius: float, color: Color, rings: int = 8, segments: int
         for s in range(segments):
             corners = [point(r, s), point(r + 1, s), point(r + 1, s + 1), point(r, s + 1)]
             scaled = [(x * radius, y * radius, z * radius) for x, y, z in corners]
-            mesh.triangle(scaled[:3], corners[:3], color)
-            mesh.triangle([scaled[0], scaled[2], scaled[3]],
-                          [corners[0], corners[2], corners[3]], color)
+            # at the poles one of the two triangles has no area: leave it out
+            if r < rings - 1:
+                mesh.triangle(scaled[:3], corners[:3], color)
+            if r > 0:
+                mesh.triangle([scaled[0], scaled[2], scaled[3]],
+                              [corners[0], corners[2], corners[3]], color)
     return mesh.node()
 
 
