@@ -53,6 +53,21 @@ class Settings(BaseSettings):
     ws_ping_s: float = Field(15.0, gt=0)
     reconnect_grace_s: float = Field(30.0, ge=0)
     max_login_body_bytes: int = 4096
+    ws_origins: str = Field("", description="comma-separated origins (scheme://host:port) "
+                                            "whose pages may open the WebSocket besides the "
+                                            "server's own; clients that send no Origin (not "
+                                            "browsers) are not affected")
+    ws_per_address: int = Field(100, ge=1, description="WebSocket connections open at once "
+                                                       "from one address")
+    login_failures_per_user: int = Field(5, ge=1, description="wrong passwords per user name "
+                                                              "in the window, then 429")
+    login_failures_per_address: int = Field(20, ge=1, description="wrong passwords per "
+                                                                  "address in the window")
+    login_failure_window_s: float = Field(300.0, gt=0)
+    logins_per_address_per_minute: int = Field(300, ge=1, description="login requests of any "
+                                                                      "outcome per address")
+    redemptions_per_minute: int = Field(60, ge=1, description="redemption requests per "
+                                                              "customer a minute")
 
     # Risk assessments a customer may complete per calendar day (local time); a bank limits
     # retries so that a customer cannot tune answers until a wanted level comes out.

@@ -29,6 +29,7 @@ from vbank.api.pages import WEB_DIR
 from vbank.branch import Branch
 from vbank.config import Settings
 from vbank.domain.mall import MALL_ASSETS, MALL_PATH, load_mall
+from vbank.limits import Limits
 from vbank.rewards import Rewards
 from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="vbank", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.limits = Limits(settings)
     # the mall first: routes are matched in order, and redemptions are the busiest requests
     for module in (mall, auth, services, admin, evidence, risk, visits, health, ws, pages):
         app.include_router(module.router)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from vbank.api.deps import CurrentUser, DbDep, SettingsDep, unauthorized
+from vbank.api.deps import (
+    CurrentUser,
+    DbDep,
+    SettingsDep,
+    client_address,
+    too_many,
+    unauthorized,
+)
 from vbank.auth import Role, issue_token, verify_password
+from vbank.limits import Limits
 from vbank.store import repo
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -27,13 +35,21 @@ class TokenPublic(BaseModel):
     username: str
 
 
-@router.post("/login", response_model=TokenPublic)
-async def login(body: LoginCreate, db: DbDep, settings: SettingsDep) -> TokenPublic:
+@router.post("/login", response_model=TokenPublic,
+             responses={429: {"description": "too many attempts: wait Retry-After seconds"}})
+async def login(body: LoginCreate, db: DbDep, settings: SettingsDep,
+                request: Request) -> TokenPublic:
+    limits: Limits = request.app.state.limits
+    address = client_address(request)
+    wait = limits.login_wait(body.username, address)
+    if wait is not None:
+        raise too_many("too many login attempts; try again later", wait)
     user = await repo.get_user(db, body.username)
     # argon2 is deliberately slow (tens of ms): never on the event loop that carries calls
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None,
                                  body.password)
     if not ok or user is None:
+        limits.login_failed(body.username, address)
         raise unauthorized("wrong username or password")
     role = Role(user.role)
     return TokenPublic(access_token=issue_token(user.username, role, settings.secret,

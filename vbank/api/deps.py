@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from vbank.auth import AuthError, Principal, Role, read_token
 from vbank.branch import Branch
@@ -29,6 +31,17 @@ async def get_branch(request: Request) -> Branch:
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessions() as db:
         yield db
+
+
+def too_many(detail: str, wait_s: float) -> HTTPException:
+    """429 with how long to wait (whole seconds, at least one)."""
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail,
+                         headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+
+
+def client_address(connection: HTTPConnection) -> str:
+    """The peer's address as the server sees it (no proxy headers are trusted)."""
+    return connection.client.host if connection.client is not None else "unknown"
 
 
 def unauthorized(detail: str) -> HTTPException:

@@ -26,7 +26,7 @@ from fastapi import (
 )
 from pydantic import BaseModel, Field
 
-from vbank.api.deps import CurrentCustomer, CurrentUser, DbDep, require
+from vbank.api.deps import CurrentCustomer, CurrentUser, DbDep, require, too_many
 from vbank.auth import Principal, Role
 from vbank.domain.ledger import TIER_FROM, InsufficientPoints, KeyReused, Tier
 from vbank.domain.mall import Mall, MallError, MallFileError, day_start, parse_item, price
@@ -228,9 +228,14 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, ma
              responses={409: {"description": "out of stock, or the key was used for another "
                                              "redemption"},
                         422: {"description": "too few points, over the limit, tier, window"},
+                        429: {"description": "too many redemptions a minute: wait "
+                                             "Retry-After seconds, then retry with the key"},
                         503: {"description": "try again with the same key"}})
 async def redeem(body: RedemptionCreate, customer: CurrentCustomer, desk: DeskDep,
                  key: IdempotencyKey, request: Request, response: Response) -> RedemptionPublic:
+    wait = request.app.state.limits.redemptions.take(customer.username)
+    if wait is not None:
+        raise too_many("too many redemptions in a minute; try again later", wait)
     digest = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
     try:
         result = await desk.redeem(customer.username, body.item_id, body.quantity, key, digest)

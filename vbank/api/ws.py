@@ -1,9 +1,11 @@
 """``/ws``: the signaling WebSocket. Authenticates, parses, checks roles, calls the branch.
 
 The first message must be ``{"type": "auth", "token": ...}``: tokens never travel in URLs,
-which end up in access logs. Close codes: 1008 for policy (authentication), 1009 for a
-message over the size limit. Any other bad input gets an ``error`` message and the
-connection stays open, so one malformed message never ends a call.
+which end up in access logs. Close codes: 1008 for policy (authentication, a page from
+another origin than the server's own or ``VBANK_WS_ORIGINS``, more than
+``VBANK_WS_PER_ADDRESS`` connections from one address), 1009 for a message over the size
+limit. Any other bad input gets an ``error`` message and the connection stays open, so one
+malformed message never ends a call.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import contextlib
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from vbank.api.deps import client_address
 from vbank.auth import AuthError, Principal, Role, read_token
 from vbank.branch import Branch, BranchError
 from vbank.config import Settings
 from vbank.domain import DomainError
+from vbank.limits import Limits
 from vbank.lobby import LobbyError
 from vbank.store import repo
 from vbank.store.mall import account
@@ -200,11 +205,39 @@ def _str(message: dict[str, Any], name: str) -> str:
     return value
 
 
+def origin_allowed(ws: WebSocket, settings: Settings) -> bool:
+    """A page may open the socket only from the server's own origin or one the settings
+    list; a client that sends no Origin is not a browser page and is not asked."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    allowed = {o.strip().rstrip("/").lower() for o in settings.ws_origins.split(",") if o.strip()}
+    if origin.rstrip("/").lower() in allowed:
+        return True
+    host = ws.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower() and host != ""
+
+
 @router.websocket("/ws")
 async def signaling(ws: WebSocket) -> None:
     settings: Settings = ws.app.state.settings
     branch: Branch = ws.app.state.branch
+    limits: Limits = ws.app.state.limits
+    address = client_address(ws)
     await ws.accept()
+    if not origin_allowed(ws, settings):
+        await ws.close(POLICY, "this page's origin may not open the branch's socket")
+        return
+    if not limits.open_socket(address):
+        await ws.close(POLICY, "too many connections from your address")
+        return
+    try:
+        await _serve(ws, settings, branch)
+    finally:
+        limits.close_socket(address)
+
+
+async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:
     conn = await _authenticate(ws, settings)
     if conn is None:
         return

@@ -1,0 +1,57 @@
+"""The sliding windows behind the branch's rate limits, with the clock given."""
+
+from __future__ import annotations
+
+import pytest
+
+from vbank.config import Settings
+from vbank.limits import PRUNE_EVERY, Limits, Window
+
+
+def test_a_window_allows_its_limit_then_says_how_long_to_wait() -> None:
+    w = Window(limit=3, window_s=60)
+    assert [w.take("a", t) for t in (0.0, 10.0, 20.0)] == [None, None, None]
+    assert w.take("a", 30.0) == pytest.approx(30.0)  # the first leaves the window at 60
+    assert w.take("b", 30.0) is None  # another key has its own count
+    assert w.take("a", 60.0) is None  # the window slid past the first event
+    assert w.take("a", 61.0) == pytest.approx(9.0)
+
+
+def test_blocked_does_not_count_and_refused_takes_do_not_extend_the_wait() -> None:
+    w = Window(limit=2, window_s=10)
+    w.record("k", 0.0)
+    assert w.blocked("k", 1.0) is None and w.blocked("k", 1.0) is None
+    w.record("k", 1.0)
+    waits = [w.take("k", t) for t in (2.0, 3.0, 4.0)]
+    assert waits == [pytest.approx(8.0), pytest.approx(7.0), pytest.approx(6.0)]
+    assert w.take("k", 10.0) is None
+
+
+def test_quiet_keys_are_forgotten() -> None:
+    w = Window(limit=1, window_s=1)
+    for i in range(PRUNE_EVERY - 1):
+        w.record(f"k{i}", float(i) * 0.0001)
+    assert len(w) == PRUNE_EVERY - 1
+    w.record("late", 100.0)  # the event that makes the window look for quiet keys
+    assert len(w) == 1
+
+
+def test_login_failures_block_the_user_and_the_address_and_a_success_does_not_count() -> None:
+    limits = Limits(Settings(login_failures_per_user=2, login_failures_per_address=3,
+                             logins_per_address_per_minute=1000))
+    for _ in range(2):
+        assert limits.login_wait("Alice", "10.0.0.1") is None
+        limits.login_failed("Alice", "10.0.0.1")
+    assert limits.login_wait("alice", "10.0.0.2") is not None  # the name, however written
+    assert limits.login_wait("bob", "10.0.0.1") is None  # bob from there: 2 of 3 failures
+    limits.login_failed("bob", "10.0.0.1")
+    assert limits.login_wait("carol", "10.0.0.1") is not None  # the address is used up
+    assert limits.login_wait("carol", "10.0.0.9") is None
+
+
+def test_sockets_are_counted_per_address() -> None:
+    limits = Limits(Settings(ws_per_address=2))
+    assert limits.open_socket("a") and limits.open_socket("a")
+    assert not limits.open_socket("a") and limits.open_socket("b")
+    limits.close_socket("a")
+    assert limits.sockets("a") == 1 and limits.open_socket("a")
