@@ -10,6 +10,13 @@ from __future__ import annotations
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
+#: aioice's own choice of addresses, put back by ``unrestrict_host_addresses``
+_ALL_HOSTS = aioice.ice.get_host_addresses
+
+
+def unrestrict_host_addresses() -> None:
+    aioice.ice.get_host_addresses = _ALL_HOSTS
+
 
 def restrict_host_addresses(hosts: list[str]) -> None:
     """Offer only ``hosts`` as ICE host candidates in this process."""

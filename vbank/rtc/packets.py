@@ -126,6 +126,18 @@ def audio_level_dbov(frame: av.AudioFrame) -> int:
     return round(min(0.0, max(-127.0, 20 * math.log10(rms))))
 
 
+#: aiortc's own decoding, put back by ``uninstall_passthrough``
+_DECODING = (aiortc.rtcrtpreceiver.get_decoder, aiortc.rtcrtpreceiver.decoder_worker,
+             aiortc.rtp.compute_audio_level_dbov)
+
+
+def uninstall_passthrough() -> None:
+    """Give this process's receivers their decoders back (after in-process media stops, so
+    that other aiortc peers in the process — a test's, a 3D client's — decode again)."""
+    (aiortc.rtcrtpreceiver.get_decoder, aiortc.rtcrtpreceiver.decoder_worker,
+     aiortc.rtp.compute_audio_level_dbov) = _DECODING
+
+
 def install_passthrough() -> None:
     """Make every aiortc receiver in this process hand over encoded frames (and senders
     compute audio levels with numpy)."""

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from vbank.rtc import AdmissionRefused, RtcError
-from vbank.rtc.ice import restrict_host_addresses
+from vbank.rtc.ice import restrict_host_addresses, unrestrict_host_addresses
 from vbank.rtc.node import MediaNode
-from vbank.rtc.packets import install_passthrough
+from vbank.rtc.packets import install_passthrough, uninstall_passthrough
 from vbank.rtc.snapshot import SNAPSHOT_TIMEOUT_S, NoVideo
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,12 @@ def prepare_process(ice_hosts: list[str]) -> None:
     """Process-wide aiortc set-up: passthrough receivers, the chosen ICE addresses."""
     install_passthrough()
     restrict_host_addresses(ice_hosts)
+
+
+def restore_process() -> None:
+    """Undo ``prepare_process`` (in-process media stopping; one in-process branch at a time)."""
+    uninstall_passthrough()
+    unrestrict_host_addresses()
 
 
 class MediaClient:
@@ -87,6 +93,7 @@ class LocalMediaClient(MediaClient):
 
     async def stop(self) -> None:
         await self.node.stop()
+        restore_process()
 
 
 class WorkerClient(MediaClient):
