@@ -8,6 +8,7 @@ widgets: a risk question answered by a click on its button.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import time
 from collections.abc import Callable, Iterator
@@ -59,14 +60,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def app(server: ServerProcess) -> Iterator[LobbyApp]:
+def app(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[LobbyApp]:
+    """The 3D client of a demo customer (each test its own: a session left behind by one
+    would wait out its grace period for the next)."""
     net = NetLink().start()
+    user = request.node.get_closest_marker("customer").args[0]
     # ALSA's null device: a real microphone and speaker path that needs no sound card
-    branch = BranchLink(net, server.url, "alice", "alice", microphone="alsa:null",
+    branch = BranchLink(net, server.url, user, user, microphone="alsa:null",
                         speaker="alsa:null")
-    lobby = LobbyApp(load_layout(), offscreen=True, size=(640, 360), user="alice", net=net,
+    lobby = LobbyApp(load_layout(), offscreen=True, size=(640, 360), user=user, net=net,
                      branch=branch)
     yield lobby
+    with contextlib.suppress(Exception):
+        branch.leave_queue().result(5)
     branch.close()
     net.stop()
     lobby.destroy()
@@ -91,6 +97,7 @@ def screen_pixels(app: LobbyApp) -> np.ndarray:
     return data.reshape(tex.getYSize(), tex.getXSize(), 3)
 
 
+@pytest.mark.customer("alice")
 async def test_a_3d_customer_takes_a_call_at_the_counter_and_sees_the_teller(
         app: LobbyApp, server: ServerProcess) -> None:
     counter = app.world.layout.target("counter:loan_signing")
@@ -158,6 +165,7 @@ async def test_a_3d_customer_takes_a_call_at_the_counter_and_sees_the_teller(
         await teller.close()
 
 
+@pytest.mark.customer("carol")
 async def test_a_risk_question_is_answered_by_clicking_its_button(
         app: LobbyApp, server: ServerProcess) -> None:
     booth = app.world.layout.target("risk_booth")
