@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
-from vbank.api.deps import BranchDep, DbDep, SettingsDep, require
+from vbank.api.deps import BranchDep, DbDep, SettingsDep, problem, require
 from vbank.auth import Principal, Role, hash_password
 from vbank.domain.services import SERVICES
 from vbank.store import StoreError, repo
@@ -42,7 +42,8 @@ class UserPublic(BaseModel):
     tier: str
 
 
-@router.post("/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+@router.post("/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
+             responses={409: problem("a user with that name exists")})
 async def create_user(body: UserCreate, _: Admin, db: DbDep,
                       settings: SettingsDep) -> UserPublic:
     unknown = [s for s in body.skills if s not in SERVICES]
@@ -98,7 +99,8 @@ async def get_policy(_: Staff, branch: BranchDep) -> BranchPolicyPublic:
     return _policy(branch)
 
 
-@router.put("/branch", response_model=BranchPolicyPublic)
+@router.put("/branch", response_model=BranchPolicyPublic,
+            responses={409: problem("the digital human is not loaded on this server")})
 async def set_policy(body: BranchPolicyBody, _: Staff, branch: BranchDep) -> BranchPolicyPublic:
     """Change what is given; waiting customers are routed again within a second."""
     if body.digital_human and not branch.settings.digital_human:

@@ -7,8 +7,10 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -25,6 +27,7 @@ from vbank.api import (
     visits,
     ws,
 )
+from vbank.api.deps import Problem
 from vbank.api.pages import WEB_DIR
 from vbank.branch import Branch
 from vbank.config import Settings
@@ -105,11 +108,43 @@ def create_app(settings: Settings) -> FastAPI:
     if WEB_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
+    document_auth_errors(app)
+
     @app.exception_handler(VbankError)
     async def vbank_error(_: Request, exc: VbankError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     return app
+
+
+def document_auth_errors(app: FastAPI) -> None:
+    """Every operation behind the bearer token also answers 401 (no valid token) and 403
+    (a role that may not): say so in ``/openapi.json``, with the error body's schema. A 422
+    is FastAPI's list of field errors, or a sentence when a business rule refuses the
+    request (too few points, an unknown service…): its schema says both."""
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas.setdefault("Problem", Problem.model_json_schema())
+            invalid = schemas.get("HTTPValidationError", {}).get("properties", {})
+            if "detail" in invalid:
+                invalid["detail"] = {"title": "Detail", "anyOf": [
+                    {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                    {"type": "string"}]}
+            body = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            for operations in spec.get("paths", {}).values():
+                for operation in operations.values():
+                    if operation.get("security"):
+                        answers = operation.setdefault("responses", {})
+                        answers.setdefault("401", {"description": "no valid bearer token",
+                                                   "content": body})
+                        answers.setdefault("403", {"description": "your role may not",
+                                                   "content": body})
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _expire_points(desk: PointsDesk, every_s: float) -> None:

@@ -12,6 +12,7 @@ from vbank.api.deps import (
     DbDep,
     SettingsDep,
     client_address,
+    problem,
     too_many,
     unauthorized,
 )
@@ -36,7 +37,8 @@ class TokenPublic(BaseModel):
 
 
 @router.post("/login", response_model=TokenPublic,
-             responses={429: {"description": "too many attempts: wait Retry-After seconds"}})
+             responses={401: problem("wrong username or password"),
+                        429: {"description": "too many attempts: wait Retry-After seconds"}})
 async def login(body: LoginCreate, db: DbDep, settings: SettingsDep,
                 request: Request) -> TokenPublic:
     limits: Limits = request.app.state.limits

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
@@ -31,6 +32,17 @@ async def get_branch(request: Request) -> Branch:
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessions() as db:
         yield db
+
+
+def problem(description: str) -> dict[str, Any]:
+    """An error response for a route's ``responses``: ``{"detail": ...}`` and what it means."""
+    return {"description": description, "model": Problem}
+
+
+class Problem(BaseModel):
+    """Every error's body: FastAPI's ``detail``, a sentence (a list for 422 validation)."""
+
+    detail: str | list[Any]
 
 
 def too_many(detail: str, wait_s: float) -> HTTPException:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from vbank.api.deps import DbDep, SettingsDep, require
+from vbank.api.deps import DbDep, SettingsDep, problem, require
 from vbank.auth import Principal, Role
 from vbank.domain.evidence import (
     EvidenceError,
@@ -97,7 +97,8 @@ async def list_evidence(auditor: Auditor, db: DbDep) -> list[SealedPublic]:
                          seq=s.seq) for s in sealed]
 
 
-@router.get("/evidence/{session_id}", response_model=ManifestPublic)
+@router.get("/evidence/{session_id}", response_model=ManifestPublic,
+            responses={404: problem("no sealed evidence for that session")})
 async def read_evidence(session_id: str, auditor: Auditor, db: DbDep,
                         settings: SettingsDep) -> ManifestPublic:
     """The manifest (every item's path and SHA-256), with the transcript and timeline."""
@@ -113,7 +114,8 @@ async def read_evidence(session_id: str, auditor: Auditor, db: DbDep,
                           signature=entry.signature)
 
 
-@router.get("/evidence/{session_id}/verify", response_model=VerifyPublic)
+@router.get("/evidence/{session_id}/verify", response_model=VerifyPublic,
+            responses={404: problem("no sealed evidence for that session")})
 async def verify_evidence(session_id: str, auditor: Auditor, db: DbDep, settings: SettingsDep,
                           key: EvidenceKey) -> VerifyPublic:
     """``intact`` when nothing changed; otherwise each problem, naming the item."""
@@ -126,7 +128,8 @@ async def verify_evidence(session_id: str, auditor: Auditor, db: DbDep, settings
     return VerifyPublic(intact=result.intact, problems=result.problems)
 
 
-@router.get("/evidence/{session_id}/files/{path:path}", response_class=FileResponse)
+@router.get("/evidence/{session_id}/files/{path:path}", response_class=FileResponse,
+            responses={404: problem("no such file in that session's evidence")})
 async def evidence_file(session_id: str, path: str, auditor: Auditor, db: DbDep,
                         settings: SettingsDep) -> FileResponse:
     """One item of the package (a recording to replay, a snapshot, a document)."""

@@ -26,7 +26,7 @@ from fastapi import (
 )
 from pydantic import BaseModel, Field
 
-from vbank.api.deps import CurrentCustomer, CurrentUser, DbDep, require, too_many
+from vbank.api.deps import CurrentCustomer, CurrentUser, DbDep, problem, require, too_many
 from vbank.auth import Principal, Role
 from vbank.domain.ledger import TIER_FROM, InsufficientPoints, KeyReused, Tier
 from vbank.domain.mall import Mall, MallError, MallFileError, day_start, parse_item, price
@@ -225,7 +225,8 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, ma
 
 @router.post("/mall/redemptions", response_model=RedemptionPublic,
              status_code=status.HTTP_201_CREATED,
-             responses={409: {"description": "out of stock, or the key was used for another "
+             responses={404: problem("no such item in the mall"),
+                        409: {"description": "out of stock, or the key was used for another "
                                              "redemption"},
                         422: {"description": "too few points, over the limit, tier, window"},
                         429: {"description": "too many redemptions a minute: wait "
@@ -366,7 +367,8 @@ async def campaigns(user: CurrentUser, db: DbDep, mall: MallDep) -> CampaignsPub
 
 @router.post("/lotteries/{lottery_id}/draws", response_model=DrawPublic,
              status_code=status.HTTP_201_CREATED,
-             responses={409: {"description": "the key was used for another request"},
+             responses={404: problem("no such lottery"),
+                        409: {"description": "the key was used for another request"},
                         422: {"description": "too few points, the day's draws used, closed"},
                         503: {"description": "try again with the same key"}})
 async def draw(lottery_id: Annotated[str, Path(max_length=32)], customer: CurrentCustomer,
@@ -408,7 +410,8 @@ async def my_draws(customer: CurrentCustomer, db: DbDep, mall: MallDep) -> list[
 
 # --------------------------------------------------------------------------- administration
 @router.post("/admin/mall/items", response_model=StockPublic,
-             status_code=status.HTTP_201_CREATED, tags=["admin"])
+             status_code=status.HTTP_201_CREATED, tags=["admin"],
+             responses={409: problem("an item with that id exists")})
 async def add_item(body: ItemCreate, _: Admin, db: DbDep) -> StockPublic:
     spec: dict[str, Any] = body.model_dump(exclude_none=True)
     for key in ("starts_at", "ends_at"):
@@ -426,7 +429,9 @@ async def add_item(body: ItemCreate, _: Admin, db: DbDep) -> StockPublic:
     return StockPublic(id=row.id, stock=row.stock)
 
 
-@router.post("/admin/mall/items/{item_id}/stock", response_model=StockPublic, tags=["admin"])
+@router.post("/admin/mall/items/{item_id}/stock", response_model=StockPublic, tags=["admin"],
+             responses={404: problem("no such item"),
+                        409: problem("taking away more than is in stock")})
 async def add_stock(item_id: str, body: StockChange, _: Admin, db: DbDep) -> StockPublic:
     try:
         stock = await catalogue.add_stock(db, item_id, body.quantity)

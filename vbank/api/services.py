@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel
 
-from vbank.api.deps import BranchDep, CurrentUser, DbDep, require
+from vbank.api.deps import BranchDep, CurrentUser, DbDep, problem, require
 from vbank.auth import Principal, Role
 from vbank.domain.services import SERVICES
 from vbank.store import repo
@@ -61,7 +61,8 @@ async def list_services(_: CurrentUser, branch: BranchDep) -> list[ServicePublic
             for s in SERVICES.values()]
 
 
-@router.get("/sessions/{session_id}", response_model=SessionPublic)
+@router.get("/sessions/{session_id}", response_model=SessionPublic,
+            responses={404: problem("no session of yours with that id")})
 async def get_session(session_id: str, principal: CurrentUser, db: DbDep) -> Any:
     row = await repo.get_session(db, session_id)
     if row is None:

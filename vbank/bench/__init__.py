@@ -25,6 +25,10 @@ def run_bench(name: str, json_out: Path | None, rest: list[str]) -> int:
         from vbank.bench.voice import main as voice_main
 
         return voice_main(rest, json_out)
+    if name == "queue" and "--ws" in rest:
+        from vbank.bench.queue_ws import main as queue_ws_main
+
+        return queue_ws_main([a for a in rest if a != "--ws"], json_out)
     if name == "queue":
         from vbank.bench.queue import main as queue_main
 
