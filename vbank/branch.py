@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: bucket edges (seconds) of the queue-wait histogram
 WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800)
+#: seconds within which queue changes are gathered into one update to customers and tellers
+QUEUE_UPDATE_S = 0.1
 #: outcomes a teller can choose; the branch itself also sets customer_left, failed,
 #: server_shutdown and (after a crash, ``store.recovery``) interrupted
 TELLER_OUTCOMES = ("completed", "customer_left", "referred", "failed")
@@ -131,6 +133,9 @@ class Branch:
         self.waits = Histogram("vbank_queue_wait_seconds", "time from joining to a teller",
                                buckets=WAIT_BUCKETS, registry=None)
         self._background: set[asyncio.Task[Any]] = set()
+        #: services whose queue changed since the last update went out, and its sender
+        self._dirty: set[str] = set()
+        self._flusher: asyncio.Future[Any] | None = None
         self.closing = False  # the server is stopping: sockets closing is not a drop
         self._router: asyncio.Future[None] | None = None
         self.business = Business(self)
@@ -584,12 +589,25 @@ class Branch:
 
     # ------------------------------------------------------------------ pushes
     async def _after_queue_change(self, service: str) -> None:
-        """Tell waiting customers their new place, and tellers the new queue."""
-        for position, ticket in enumerate(self.queue.waiting(service), start=1):
-            await self._send(ticket.customer, {
-                "type": "queue", "session_id": ticket.session_id, "position": position,
-                "estimated_wait_s": self.queue.estimated_wait_s(ticket.session_id, position)})
-        await self._send_queues()
+        """Tell waiting customers their new place, and tellers the new queue — soon, not
+        now: changes within ``QUEUE_UPDATE_S`` of each other go out as one update, so a busy
+        queue costs a few broadcasts a second instead of one per join and accept (with 200
+        waiting and 20 tellers, each broadcast is 200 ``queue`` messages and 20 snapshots)."""
+        self._dirty.add(service)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = self._spawn(self._flush_queue_changes())
+
+    async def _flush_queue_changes(self) -> None:
+        while self._dirty and not self.closing:
+            dirty, self._dirty = self._dirty, set()
+            for service in sorted(dirty):
+                for position, ticket in enumerate(self.queue.waiting(service), start=1):
+                    await self._send(ticket.customer, {
+                        "type": "queue", "session_id": ticket.session_id,
+                        "position": position, "estimated_wait_s":
+                            self.queue.estimated_wait_s(ticket.session_id, position)})
+            await self._send_queues()
+            await asyncio.sleep(QUEUE_UPDATE_S)  # what changes meanwhile goes out together
 
     def queues_snapshot(self) -> list[dict[str, Any]]:
         now = time.monotonic()

@@ -127,23 +127,25 @@ async def test_bad_input_gets_clear_errors_while_the_call_continues(
     await c.start_media(session_id, video)
     await t.start_media(session_id, video)
 
-    mark = len(c.messages)
-    await c.send({"type": "offer", "session_id": session_id, "sdp": "v=0\r\nthis is not sdp"})
-    bad = await c.expect("error", after=mark)
+    async def refused(message: dict[str, object] | str) -> dict[str, object]:
+        """Send one bad thing; the error that answers it (other messages may interleave)."""
+        mark = len(c.messages)
+        await (c.ws.send(message) if isinstance(message, str) else c.send(message))
+        return await c.expect("error", after=mark)
+
+    bad = await refused({"type": "offer", "session_id": session_id,
+                         "sdp": "v=0\r\nthis is not sdp"})
     assert bad["code"] == "bad_sdp"
-    await c.send({"type": "offer", "session_id": session_id,
-                  "sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 bogus\r\n"})
-    assert (await c.expect("error", after=mark + 1))["code"] == "bad_sdp"
-    await c.ws.send("{not json")
-    assert (await c.expect("error", after=mark + 2))["code"] == "bad_json"
-    await c.send({"type": "accept"})
-    assert (await c.expect("error", after=mark + 3))["code"] == "wrong_role"
-    await c.send({"type": "offer", "session_id": "s_someone_else", "sdp": "v=0"})
-    assert (await c.expect("error", after=mark + 4))["code"] == "not_in_session"
-    await c.send({"type": "ask_for", "who": "teller"})  # already with one
-    assert "already with a teller" in (await c.expect("error", after=mark + 5))["message"]
-    await c.send({"type": "ask_for", "who": "wizard"})
-    assert (await c.expect("error", after=mark + 6))["code"] == "bad_message"
+    assert (await refused({"type": "offer", "session_id": session_id, "sdp": (
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 bogus\r\n")}))[
+        "code"] == "bad_sdp"
+    assert (await refused("{not json"))["code"] == "bad_json"
+    assert (await refused({"type": "accept"}))["code"] == "wrong_role"
+    assert (await refused({"type": "offer", "session_id": "s_someone_else",
+                           "sdp": "v=0"}))["code"] == "not_in_session"
+    assert "already with a teller" in str((await refused({"type": "ask_for",
+                                                          "who": "teller"}))["message"])
+    assert (await refused({"type": "ask_for", "who": "wizard"}))["code"] == "bad_message"
 
     # another person's oversize message closes only their socket, with 1009
     carol = Participant(server.url, "carol")
