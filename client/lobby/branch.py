@@ -91,7 +91,8 @@ class BranchLink:
         #: the latest pose from the main thread; a tuple, so assigning it is atomic
         self._pose: Pose | None = None
         self._sent: Pose | None = None  # the last pose the server heard
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # reading and walking, per socket
+        self._call_tasks: set[asyncio.Task[None]] = set()  # starting and closing media
         #: in the hall and meaning to stay: a lost link is re-established
         self._staying = False
         self._reconnecting: asyncio.Task[None] | None = None
@@ -278,13 +279,11 @@ class BranchLink:
             self._spawn(self.call.start(session_id))
 
     def _spawn(self, coro: Any) -> None:
+        """Start the call's media work; a lost link does not stop it (the call may well
+        survive the socket), only ``close`` and ``drop`` do."""
         task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.append(task)
-        task.add_done_callback(self._forget)
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        if task in self._tasks:
-            self._tasks.remove(task)
+        self._call_tasks.add(task)
+        task.add_done_callback(self._call_tasks.discard)
 
     async def _walk(self) -> None:
         """A ``move`` every period while the pose changes, nothing while it does not."""
@@ -378,9 +377,16 @@ class BranchLink:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def _stop_call_tasks(self) -> None:
+        tasks, self._call_tasks = list(self._call_tasks), set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _drop(self) -> None:
         self._staying = False
         await self._stop_tasks()
+        await self._stop_call_tasks()
         await self.call.close(report=False)
         if self._ws is not None:
             # no goodbye: the transport goes away, as when a laptop loses its network
@@ -392,6 +398,7 @@ class BranchLink:
         if self._reconnecting is not None:
             self._reconnecting.cancel()
         await self._stop_tasks()
+        await self._stop_call_tasks()
         await self.call.close(report=False)
         if self._ws is not None:
             with contextlib.suppress(ConnectionClosed, OSError):
