@@ -130,8 +130,14 @@ class LobbyActor(Actor):
     async def _type(self, box: str, text: str) -> None:
         """Type ``text`` into the call's box once it asks for ``box``, and press Enter."""
         screen = self.app.call_screen
+        # the box asks for a name in the signing step; the contract may still be on its way
+        # to the screen (messages reach the hall once a frame)
+        def ready() -> bool:
+            document = self.app.live.call.document or {}
+            return bool(screen.asking == box and (box != "sign" or document.get("sha256")))
+
         await self.until(f"the box asking for {'a name' if box == 'sign' else 'an ID number'}",
-                         lambda: screen.asking == box, 10)
+                         ready, 10)
         screen.entry.enterText(text)
         screen.submit(screen.entry.get())
         self._check_problem("sign" if box == "sign" else "show_id")
