@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import time
@@ -17,7 +18,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -25,9 +26,17 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from vbank import VbankError
 from vbank.auth import Role
 from vbank.business import Business
+from vbank.cluster.store import LocalQueue, QueueStore, QueueUnavailable
 from vbank.config import Settings
 from vbank.domain.flowrun import FlowRun
-from vbank.domain.queue import BranchQueue, QueueEmpty, Teller, TellerStatus, Ticket
+from vbank.domain.queue import (
+    AlreadyQueued,
+    Assignment,
+    QueueEmpty,
+    Teller,
+    TellerStatus,
+    Ticket,
+)
 from vbank.domain.services import SERVICES, priority_for_tier
 from vbank.lobby import Lobby
 from vbank.rewards import Rewards
@@ -36,6 +45,9 @@ from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
 from vbank.store import repo
 from vbank.store.models import CallSession, Recording
+
+if TYPE_CHECKING:
+    from vbank.cluster.node import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +131,20 @@ class Branch:
     """The branch while the server runs."""
 
     def __init__(self, settings: Settings, sessions: async_sessionmaker,
-                 media: MediaPool, lag: LoopLagMonitor) -> None:
+                 media: MediaPool, lag: LoopLagMonitor, queue: QueueStore | None = None,
+                 cluster: Cluster | None = None) -> None:
         self.settings = settings
         self.policy = BranchPolicy(queue_threshold_s=settings.queue_threshold_s,
                                    digital_human=settings.digital_human)
         self.db = sessions
         self.media = media
         self.lag = lag
-        self.queue = BranchQueue({s.id: s.handle_time_s for s in SERVICES.values()})
+        self.queue: QueueStore = queue or LocalQueue(
+            {s.id: s.handle_time_s for s in SERVICES.values()})
+        #: the other nodes, in multi-node mode (``--redis``); None on a single node
+        self.cluster = cluster
+        #: each service's queue length and wait, as last read (the lobby's board, metrics)
+        self.board: list[dict[str, Any]] = []
         self.live: dict[str, LiveSession] = {}
         self.connections: dict[str, Connection] = {}
         #: seconds waited before a teller, per pairing; bucketed, so memory stays flat
@@ -140,29 +158,41 @@ class Branch:
         self._router: asyncio.Future[None] | None = None
         self.business = Business(self)
         self.rewards: Rewards | None = None  # points for what customers do; set at start
-        self.lobby = Lobby(self._send, self.queue_board)  # who is in the 3D hall
+        self.lobby = Lobby(self._send, lambda: self.board)  # who is in the 3D hall
+        if cluster is not None:  # and in the other nodes' halls, which are the same hall
+            self.lobby.share = lambda changes: cluster.broadcast(
+                "lobby", node=cluster.node, **changes)
         #: recordings being stored, per session: sealing waits for them
         self._storing: dict[str, set[asyncio.Future[Any]]] = {}
+        #: what this node's tellers chose (status, skills), to put back if Redis loses it
+        self._teller_choices: dict[str, tuple[TellerStatus, list[str]]] = {}
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Background duties: hand long waits to the digital human."""
+        self.board = await self.queue_board()
         self._router = asyncio.ensure_future(self._route_long_waits())
         self.lobby.start()
 
     async def _route_long_waits(self, every_s: float = 1.0) -> None:
         while not self.closing:
             await asyncio.sleep(every_s)
-            if not self.agent_enabled:
-                continue
-            now = time.monotonic()
-            for sid in SERVICES:
-                for ticket in self.queue.waiting(sid):
-                    live = self.live.get(ticket.session_id)
-                    if live is not None and not live.wants_person and (
-                            live.wants_agent or self.agent_should_serve(sid) or (
-                                not ticket.head
-                                and now - ticket.enqueued_at > self.threshold_s(sid))):
-                        await self.serve_with_digital_human(live)
+            try:
+                self.board = await self.queue_board()  # waits change as tellers come and go
+                if self.agent_enabled:
+                    await self._route_once()
+            except QueueUnavailable as exc:
+                log.warning("routing long waits: %s", exc)
+
+    async def _route_once(self) -> None:
+        now = self.queue.clock()
+        for sid in SERVICES:
+            for ticket in await self.queue.waiting(sid):
+                live = self.live.get(ticket.session_id)  # this node's customers only
+                if live is not None and not live.wants_person and (
+                        live.wants_agent or await self.agent_should_serve(sid) or (
+                            not ticket.head
+                            and now - ticket.enqueued_at > self.threshold_s(sid))):
+                    await self.serve_with_digital_human(live)
 
     # ----------------------------------------------------------------- policy
     @property
@@ -179,19 +209,21 @@ class Branch:
         limit = self.policy.queue_threshold_s
         return SERVICES[service].queue_threshold_s if limit is None else limit
 
-    def agent_should_serve(self, service: str) -> bool:
+    async def agent_should_serve(self, service: str) -> bool:
         """Nobody could serve this queue soon: counters closed, or no teller with the skill
         signed in and at work (available or in a call). Then waiting is pointless and the
         digital human takes the customer."""
         return self.agent_enabled and (
             not self.counters_open()
             or not any(service in t.skills and t.status is not TellerStatus.AWAY
-                       for t in self.queue.tellers()))
+                       for t in await self.queue.tellers()))
 
     # ------------------------------------------------------------ connections
     async def connect(self, conn: Connection) -> dict[str, Any]:
         """A person signed in on the WebSocket; returns the welcome message."""
         self.connections[conn.username] = conn
+        if self.cluster is not None:
+            await self.cluster.arrived(conn.username)
         welcome: dict[str, Any] = {"type": "welcome", "user": {
             "name": conn.username, "display_name": conn.display_name,
             "role": conn.role.value, "tier": conn.tier}}
@@ -203,11 +235,12 @@ class Branch:
             if live.grace is not None:
                 live.grace.cancel()
                 live.grace = None
-            welcome["session"] = self._resume_info(live)
+            welcome["session"] = await self._resume_info(live)
         if conn.role is Role.TELLER:
-            if self.queue.teller(conn.username) is None:
+            if await self.queue.teller(conn.username) is None:
                 known = [s for s in conn.skills if s in SERVICES]
-                self.queue.set_teller(conn.username, TellerStatus.AWAY, known)
+                await self.queue.set_teller(conn.username, TellerStatus.AWAY, known)
+                self._teller_choices[conn.username] = (TellerStatus.AWAY, known)
             self._spawn(self._send_queues())
         elif conn.role is Role.SUPERVISOR:
             self._spawn(self._send_queues())
@@ -221,10 +254,17 @@ class Branch:
         if self.closing:
             return
         self.lobby.leave(conn.username)
+        if self.cluster is not None:
+            await self.cluster.departed(conn.username)
         if conn.role is Role.TELLER:
-            teller = self.queue.remove_teller(conn.username)
-            if teller is not None and teller.session_id in self.live:
-                await self._teller_dropped(self.live[teller.session_id])
+            self._teller_choices.pop(conn.username, None)
+            teller = await self.queue.remove_teller(conn.username)
+            sid = teller.session_id if teller is not None else None
+            if sid in self.live:
+                await self._teller_dropped(self.live[sid])
+            elif sid and self.cluster is not None:  # their call is hosted by another node
+                await self.cluster.tell_home(sid, "teller_gone", session_id=sid,
+                                             teller=conn.username)
             await self._send_queues()
         elif conn.role is Role.CUSTOMER:
             live = self.session_of_customer(conn.username)
@@ -256,7 +296,8 @@ class Branch:
             await repo.add_session(db, CallSession(
                 id=session_id, reference=live.reference, customer=conn.username,
                 service=service, state="queued", created_at=repo.utcnow(), tellers=[],
-                resumed_from=resumed.session_id if resumed else None))
+                resumed_from=resumed.session_id if resumed else None,
+                node=self.queue.node or None))
         if live.state == "ended":  # the customer left while the session was being stored
             async with self.db.begin() as db:
                 row = await repo.get_session(db, session_id)
@@ -266,17 +307,21 @@ class Branch:
             return
         # Only now in the queue, and told so before any await: tellers and the digital
         # human's router cannot take a customer who has not yet heard they are queued.
-        live.ticket = self.queue.enqueue(session_id, conn.username, service,
-                                         priority_for_tier(conn.tier), now)
-        position = self.queue.position(session_id)
+        if self.cluster is not None:
+            await self.cluster.host(session_id)
+        live.ticket = await self.queue.enqueue(session_id, conn.username, service,
+                                               priority_for_tier(conn.tier), self.queue.clock(),
+                                               conn.display_name, conn.tier)
+        position = await self.queue.position(session_id)
+        wait = await self.queue.estimated_wait_s(session_id, position)
         await conn.send({"type": "queued", "session_id": session_id, "service": service,
                          "reference": live.reference, "position": position,
-                         "estimated_wait_s": self.queue.estimated_wait_s(session_id, position),
+                         "estimated_wait_s": wait,
                          **({"resumes": {"session_id": resumed.session_id,
                                          "step": resumed.run.step.id}} if resumed else {})})
         if live.state != "queued":
             return  # taken (or left) while the message was on its way
-        if digital_human or self.agent_should_serve(service):
+        if digital_human or await self.agent_should_serve(service):
             await self.serve_with_digital_human(live)
         else:
             await self._after_queue_change(service)
@@ -297,7 +342,7 @@ class Branch:
             live.wants_agent = True
             return
         live.wants_agent = False
-        self.queue.remove(live.id)
+        await self.queue.remove(live.id)
         live.state, live.agent, live.agent_started = "in_call", True, False
         live.call_started = live.call_started or time.monotonic()
         await self._send(live.customer, {
@@ -345,58 +390,78 @@ class Branch:
         unqualified = sorted(set(skills or ()) - set(conn.skills))
         if unqualified:  # qualifications are the bank's record, not the teller's choice
             raise BranchError("wrong_role", f"you are not qualified for {', '.join(unqualified)}")
-        teller = self.queue.set_teller(conn.username, wanted, skills)
+        teller = await self.queue.set_teller(conn.username, wanted, skills)
+        self._teller_choices[conn.username] = (wanted, sorted(teller.skills))
         await conn.send({"type": "teller", "status": teller.status.value,
                          "skills": sorted(teller.skills)})
-        await self._send_queues()
+        await self._after_queue_change(None)  # the waits change with who serves
 
     async def accept(self, conn: Connection, service: str | None) -> None:
         """The teller takes the next customer they can serve."""
         if service is not None and service not in SERVICES:
             raise BranchError("unknown_service", f"unknown service: {service}")
-        teller = self.queue.teller(conn.username)
+        teller = await self.queue.teller(conn.username)
         if teller is None or teller.status is not TellerStatus.AVAILABLE:
             raise BranchError("busy", "set your status to available before accepting")
-        refusal = self._admission_refusal()
-        if refusal:
+        refusal = self._admission_refusal() if self.cluster is None else None
+        if refusal:  # with several nodes, the node hosting the customer decides
             await self._tell_next_customer(teller, service, refusal)
             raise BranchError("busy", refusal)
         try:
-            assignment = self.queue.accept(conn.username, time.monotonic(), service)
+            assignment = await self.queue.accept(conn.username, self.queue.clock(), service)
         except QueueEmpty as exc:
             raise BranchError("queue_empty", str(exc)) from exc
-        live = self.live[assignment.ticket.session_id]
+        ticket = assignment.ticket
+        if ticket.session_id not in self.live and self.cluster is not None \
+                and ticket.node and ticket.node != self.cluster.node:
+            # the customer's call is hosted by another node: it pairs them there
+            await self.cluster.tell(ticket.node, "assigned", teller=conn.username,
+                                    teller_name=conn.display_name,
+                                    ticket=ticket_fields(ticket), waited_s=assignment.waited_s)
+            return
+        await self.pair(conn.username, conn.display_name, assignment)
+
+    async def pair(self, teller_id: str, teller_name: str, assignment: Assignment) -> None:
+        """Put a teller (signed in here or on another node) in a call with the customer
+        ``assignment`` gave them, on this node, which hosts the customer's session."""
+        live = self.live.get(assignment.ticket.session_id)
+        if live is None or live.state != "queued":
+            await self.queue.release(teller_id)
+            raise BranchError("queue_empty", "that customer has just left; please accept "
+                                             "again")
+        refusal = self._admission_refusal() if self.cluster is not None else None
         try:
+            if refusal:
+                raise AdmissionRefused(refusal)
             self.media.admit(live.id)
         except AdmissionRefused as exc:
-            self.queue.release(conn.username)
-            self.queue.restore(assignment.ticket)
+            await self.queue.release(teller_id)
+            await self.queue.restore(assignment.ticket)
             await self._send(live.customer, {"type": "notice", "message": str(exc)})
             raise BranchError("busy", str(exc)) from exc
         self.waits.observe(assignment.waited_s)
-        live.state, live.teller = "in_call", conn.username
+        live.state, live.teller = "in_call", teller_id
         live.call_started = live.call_started or time.monotonic()
         async with self.db.begin() as db:
             row = await repo.get_session(db, live.id)
             if row is not None:
-                row.state, row.teller = "in_call", conn.username
-                row.tellers = [*row.tellers, conn.username]
+                row.state, row.teller = "in_call", teller_id
+                row.tellers = [*row.tellers, teller_id]
                 row.started_at = row.started_at or repo.utcnow()
-        if live.state != "in_call" or live.teller != conn.username:
+        if live.state != "in_call" or live.teller != teller_id:
             return  # the customer left (or the teller dropped) while this was being saved
-        await self._send_teller_status(conn.username)
+        await self._send_teller_status(teller_id)
         paired = {"type": "paired", "session_id": live.id, "service": live.service}
         await self._send(live.customer, {**paired, "role": "customer", "peer": {
-            "name": conn.display_name, "role": "teller"}})
-        await conn.send({**paired, "role": "teller", "reference": live.reference,
-                         "peer": {"name": live.customer_name, "role": "customer",
-                                  "tier": live.tier, "username": live.customer}})
+            "name": teller_name, "role": "teller"}})
+        await self._send(teller_id, {**paired, "role": "teller", "reference": live.reference,
+                                     "peer": {"name": live.customer_name, "role": "customer",
+                                              "tier": live.tier, "username": live.customer}})
         await self.business.teller_joined(live)
         await self._after_queue_change(live.service)
 
     async def end_by_teller(self, conn: Connection, outcome: str) -> None:
-        teller = self.queue.teller(conn.username)
-        live = self.live.get(teller.session_id or "") if teller else None
+        live = self.session_of_teller(conn.username)
         if live is None:
             raise BranchError("not_in_session", "you are not in a call")
         if outcome not in TELLER_OUTCOMES:
@@ -462,9 +527,7 @@ class Branch:
             self._spawn(self._send(live.customer, message))
             # tellers who could take this customer over follow the conversation
             transcript = {**message, "type": "transcript", "session_id": live.id}
-            for teller in self.queue.tellers():
-                if live.service in teller.skills:
-                    self._spawn(self._send(teller.teller_id, transcript))
+            self._spawn(self._send_transcript(live.service, transcript))
         elif kind == "hand_over" and live is not None and live.agent:
             self._spawn(self._agent_hands_over(live, str(event.get("reason", ""))))
         elif kind == "agent_end" and live is not None and live.agent:
@@ -477,6 +540,11 @@ class Branch:
             for sid in lost:
                 if sid in self.live:
                     self._spawn(self.end(self.live[sid], "failed"))
+
+    async def _send_transcript(self, service: str, transcript: dict[str, Any]) -> None:
+        for teller in await self.queue.tellers():
+            if service in teller.skills:
+                await self._send(teller.teller_id, transcript)
 
     async def _store_recording(self, session_id: str, role: str, info: dict[str, Any]) -> None:
         path = _relative_to(Path(info["path"]), self.settings.data)
@@ -495,11 +563,14 @@ class Branch:
         was_queued = live.state == "queued"
         live.state = "ended"
         self.live.pop(live.id, None)
-        self.queue.remove(live.id)
+        with contextlib.suppress(QueueUnavailable):  # rebuilt without it: the row says ended
+            await self.queue.remove(live.id)
+        if self.cluster is not None:
+            await self.cluster.unhost(live.id)
         if live.grace is not None and live.grace is not asyncio.current_task():
             live.grace.cancel()
         if live.teller:
-            self.queue.release(live.teller)
+            await self.queue.release(live.teller, live.id)
             await self._send_teller_status(live.teller)
             if live.call_started:
                 self.queue.learn_handle_time(live.service, time.monotonic() - live.call_started)
@@ -542,15 +613,15 @@ class Branch:
         with contextlib.suppress(RtcError):
             await self.media.close_leg(live.id, "teller")
         if teller:
-            self.queue.release(teller)
+            await self.queue.release(teller, live.id)
         if live.ticket is not None:
-            live.ticket = self.queue.requeue_at_head(live.ticket)
+            live.ticket = await self.queue.requeue_at_head(live.ticket)
         async with self.db.begin() as db:
             row = await repo.get_session(db, live.id)
             if row is not None:
                 row.state, row.teller = "queued", None
         await self._send(live.customer, {"type": "requeued", "session_id": live.id,
-                                         "position": self.queue.position(live.id)})
+                                         "position": await self.queue.position(live.id)})
         await self._after_queue_change(live.service)
 
     async def _agent_hands_over(self, live: LiveSession, reason: str) -> None:
@@ -564,11 +635,11 @@ class Branch:
             with contextlib.suppress(RtcError):
                 await client.request("stop_digital_human", session_id=live.id)
         if live.ticket is not None:
-            live.ticket = self.queue.requeue_at_head(live.ticket)
+            live.ticket = await self.queue.requeue_at_head(live.ticket)
         await self._send(live.customer, {"type": "handed_over", "session_id": live.id,
                                          "reason": reason})
         await self._send(live.customer, {"type": "requeued", "session_id": live.id,
-                                         "position": self.queue.position(live.id)})
+                                         "position": await self.queue.position(live.id)})
         await self._after_queue_change(live.service)
 
     async def _grace_then_end(self, live: LiveSession) -> None:
@@ -584,71 +655,89 @@ class Branch:
             self._router.cancel()
         for live in list(self.live.values()):
             await self.end(live, "server_shutdown")
+        if self.cluster is not None:  # the other nodes no longer send here
+            for conn in list(self.connections.values()):
+                await self.cluster.departed(conn.username)
+                if conn.role is Role.TELLER:
+                    with contextlib.suppress(QueueUnavailable):
+                        await self.queue.remove_teller(conn.username)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     # ------------------------------------------------------------------ pushes
-    async def _after_queue_change(self, service: str) -> None:
+    async def _after_queue_change(self, service: str | None, share: bool = True) -> None:
         """Tell waiting customers their new place, and tellers the new queue — soon, not
         now: changes within ``QUEUE_UPDATE_S`` of each other go out as one update, so a busy
         queue costs a few broadcasts a second instead of one per join and accept (with 200
-        waiting and 20 tellers, each broadcast is 200 ``queue`` messages and 20 snapshots)."""
-        self._dirty.add(service)
+        waiting and 20 tellers, each broadcast is 200 ``queue`` messages and 20 snapshots).
+        ``None``: no queue changed, but the waits did (a teller came, went or paused).
+        With several nodes, the others are told too: they update the people signed in
+        there (``share=False`` when this change came from another node)."""
+        self._dirty.add(service or "")
+        if share and self.cluster is not None:
+            self._spawn(self.cluster.broadcast("queue_changed", service=service or ""))
         if self._flusher is None or self._flusher.done():
             self._flusher = self._spawn(self._flush_queue_changes())
 
     async def _flush_queue_changes(self) -> None:
         while self._dirty and not self.closing:
             dirty, self._dirty = self._dirty, set()
-            for service in sorted(dirty):
-                for position, ticket in enumerate(self.queue.waiting(service), start=1):
-                    await self._send(ticket.customer, {
-                        "type": "queue", "session_id": ticket.session_id,
-                        "position": position, "estimated_wait_s":
-                            self.queue.estimated_wait_s(ticket.session_id, position)})
-            await self._send_queues()
+            try:
+                for service in sorted(dirty - {""}):
+                    waiting = await self.queue.waiting(service)
+                    for position, ticket in enumerate(waiting, start=1):
+                        if ticket.customer in self.connections:  # others hear from their node
+                            await self._send_local(ticket.customer, {
+                                "type": "queue", "session_id": ticket.session_id,
+                                "position": position, "estimated_wait_s":
+                                    await self.queue.estimate(service, position)})
+                self.board = await self.queue_board()
+                await self._send_queues()
+            except QueueUnavailable as exc:
+                log.warning("queue update not sent: %s", exc)
             await asyncio.sleep(QUEUE_UPDATE_S)  # what changes meanwhile goes out together
 
-    def queues_snapshot(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
+    async def queues_snapshot(self) -> list[dict[str, Any]]:
+        """Each queue with who waits, and who is with the digital human (on this node)."""
+        now, wall = time.monotonic(), self.queue.clock()
         with_agent = [s for s in self.live.values() if s.agent and s.state == "in_call"]
         return [{"id": sid, "length": len(waiting), "waiting": [
-            {"session_id": t.session_id, "customer": self.live[t.session_id].customer_name,
-             "tier": self.live[t.session_id].tier, "waited_s": round(now - t.enqueued_at, 1)}
-            for t in waiting if t.session_id in self.live],
+            {"session_id": t.session_id, "customer": t.customer_name, "tier": t.tier,
+             "waited_s": round(wall - t.enqueued_at, 1)} for t in waiting],
             "with_digital_human": [
                 {"session_id": s.id, "customer": s.customer_name,
                  "since_s": round(now - (s.call_started or now), 1)}
                 for s in with_agent if s.service == sid]}
-            for sid in SERVICES for waiting in [self.queue.waiting(sid)]]
+            for sid in SERVICES for waiting in [await self.queue.waiting(sid)]]
 
     async def _send_queues(self) -> None:
-        message = {"type": "queues", "services": self.queues_snapshot()}
-        for teller in self.queue.tellers():
-            await self._send(teller.teller_id, message)
-        supervisors = [c.username for c in self.connections.values()
-                       if c.role is Role.SUPERVISOR]
-        if supervisors:
-            tellers = {"type": "tellers", "tellers": self.tellers_snapshot()}
-            for username in supervisors:
-                await self._send(username, message)
-                await self._send(username, tellers)
+        """The queues to the tellers and supervisors signed in on this node."""
+        staff = [c for c in self.connections.values()
+                 if c.role in (Role.TELLER, Role.SUPERVISOR)]
+        if not staff:
+            return
+        message = {"type": "queues", "services": await self.queues_snapshot()}
+        tellers = {"type": "tellers", "tellers": await self.tellers_snapshot()}
+        for conn in staff:
+            await self._send_local(conn.username, message)
+            if conn.role is Role.SUPERVISOR:
+                await self._send_local(conn.username, tellers)
 
-    def queue_board(self) -> list[dict[str, Any]]:
+    async def queue_board(self) -> list[dict[str, Any]]:
         """Each service's queue and estimated wait, as the lobby's board shows them."""
-        lengths = self.queue.lengths()
+        lengths = await self.queue.lengths()
         return [{"id": s.id, "name": {"en": s.name_en, "zh": s.name_zh},
                  "length": lengths[s.id],
-                 "estimated_wait_s": round(self.queue.estimate(s.id, lengths[s.id] + 1))}
+                 "estimated_wait_s": round(await self.queue.estimate(s.id, lengths[s.id] + 1))}
                 for s in SERVICES.values()]
 
-    def tellers_snapshot(self) -> list[dict[str, Any]]:
+    async def tellers_snapshot(self) -> list[dict[str, Any]]:
         """Every signed-in teller's state, for supervisors."""
         return [{"name": t.teller_id, "status": t.status.value, "skills": sorted(t.skills),
-                 "session_id": t.session_id} for t in self.queue.tellers()]
+                 "session_id": t.session_id} for t in await self.queue.tellers()]
 
     async def _send_teller_status(self, username: str) -> None:
-        teller = self.queue.teller(username)
+        teller = await self.queue.teller(username)
         if teller is not None:
             await self._send(username, {"type": "teller", "status": teller.status.value,
                                         "skills": sorted(teller.skills)})
@@ -658,25 +747,89 @@ class Branch:
         await self._send(username, message)
 
     async def _send(self, username: str, message: dict[str, Any]) -> None:
+        """To a person signed in here or, with several nodes, on whichever node they are."""
+        if username in self.connections or self.cluster is None:
+            await self._send_local(username, message)
+        else:
+            await self.cluster.deliver(username, message)
+
+    async def _send_local(self, username: str, message: dict[str, Any]) -> None:
         conn = self.connections.get(username)
         if conn is not None:
             with contextlib.suppress(Exception):  # a closing socket is handled by disconnect
                 await conn.send(message)
+
+    # ------------------------------------------------------------- other nodes
+    async def from_node(self, kind: str, payload: dict[str, Any]) -> None:
+        """What another node tells this one (``Cluster`` calls this on the server's loop)."""
+        if kind == "deliver":
+            await self._send_local(str(payload["to"]), payload["message"])
+        elif kind == "queue_changed":
+            await self._after_queue_change(str(payload.get("service")) or None, share=False)
+        elif kind == "assigned":  # a teller there took a customer whose call is here
+            teller = str(payload["teller"])
+            assignment = Assignment(ticket_from(payload["ticket"]), teller,
+                                    float(payload["waited_s"]))
+            try:
+                await self.pair(teller, str(payload["teller_name"]), assignment)
+            except BranchError as exc:
+                await self._send(teller, {"type": "error", "code": exc.code,
+                                          "message": str(exc)})
+        elif kind == "lobby":
+            self.lobby.from_peer(str(payload.pop("node")), payload)
+        elif kind == "teller_gone":
+            live = self.live.get(str(payload["session_id"]))
+            if live is not None and live.teller == payload["teller"]:
+                await self._teller_dropped(live)
+
+    async def rebuild(self) -> None:
+        """Redis lost the branch's shared state (it restarted empty): put back this node's
+        part. Who waits is read from the database (sessions hosted here and still queued),
+        in their old order and with their old priority; tellers signed in here get back the
+        status they chose, and calls hosted here their teller."""
+        assert self.cluster is not None
+        for username, conn in list(self.connections.items()):
+            await self.cluster.arrived(username)
+            if conn.role is Role.TELLER:
+                status, skills = self._teller_choices.get(
+                    username, (TellerStatus.AWAY, [s for s in conn.skills if s in SERVICES]))
+                await self.queue.set_teller(username, status, skills)
+        async with self.db.begin() as db:
+            rows = await repo.open_sessions(db, self.queue.node)
+        requeued = 0
+        for row in rows:
+            live = self.live.get(row.id)
+            if live is None:
+                continue  # ended meanwhile
+            await self.cluster.host(live.id)
+            if live.state == "in_call" and live.teller:
+                await self.queue.bind(live.teller, live.id)
+            elif row.state == "queued" and live.state == "queued" and live.ticket is not None:
+                with contextlib.suppress(AlreadyQueued):
+                    await self.queue.restore(live.ticket)
+                    requeued += 1
+        log.warning("put back into Redis: %d waiting customer(s), %d teller(s), %d call(s)",
+                    requeued, sum(1 for c in self.connections.values()
+                                  if c.role is Role.TELLER), len(self.live) - requeued)
+        for service in SERVICES:
+            await self._after_queue_change(service)
 
     # ----------------------------------------------------------------- helpers
     def session_of_customer(self, username: str) -> LiveSession | None:
         return next((s for s in self.live.values() if s.customer == username), None)
 
     def session_of_teller(self, username: str) -> LiveSession | None:
-        teller = self.queue.teller(username)
-        return self.live.get(teller.session_id or "") if teller else None
+        """The call of a teller hosted on this node."""
+        return next((s for s in self.live.values()
+                     if s.teller == username and s.state == "in_call"), None)
 
-    def _resume_info(self, live: LiveSession) -> dict[str, Any]:
+    async def _resume_info(self, live: LiveSession) -> dict[str, Any]:
         info = live.public()
         if live.state == "queued":
-            position = self.queue.position(live.id)
-            info.update(position=position,
-                        estimated_wait_s=self.queue.estimated_wait_s(live.id, position))
+            with contextlib.suppress(KeyError, QueueUnavailable):
+                position = await self.queue.position(live.id)
+                info.update(position=position, estimated_wait_s=await
+                            self.queue.estimated_wait_s(live.id, position))
         elif live.teller:
             teller_conn = self.connections.get(live.teller)
             info["peer"] = {"name": teller_conn.display_name if teller_conn else live.teller,
@@ -693,7 +846,7 @@ class Branch:
     async def _tell_next_customer(self, teller: Teller, service: str | None,
                                   message: str) -> None:
         skills = [service] if service else sorted(teller.skills)
-        heads = [w[0] for sid in skills if (w := self.queue.waiting(sid))]
+        heads = [w[0] for sid in skills if (w := await self.queue.waiting(sid))]
         if heads:
             nxt = min(heads, key=lambda t: t.key)
             await self._send(nxt.customer, {"type": "notice", "message": (
@@ -710,6 +863,15 @@ class Branch:
 def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background duty failed", exc_info=task.exception())
+
+
+def ticket_fields(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as JSON, for another node."""
+    return dataclasses.asdict(ticket)
+
+
+def ticket_from(fields: dict[str, Any]) -> Ticket:
+    return Ticket(**fields)
 
 
 def _relative_to(path: Path, root: Path) -> Path:

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--redis", help="Redis URL (multi-node mode)")
+    serve.add_argument("--node", help="this node's name with --redis (default host:port)")
     serve.add_argument("--demo", action="store_true", help="load demo users")
     _storage_options(serve)
 
@@ -105,7 +106,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vbank.domain.mall import MALL_PATH, MallFileError, load_mall
     from vbank.store.db import upgrade
 
-    settings = _settings(args, host=args.host, port=args.port, demo=args.demo or None)
+    settings = _settings(args, host=args.host, port=args.port, demo=args.demo or None,
+                         node=args.node)
     if settings.secret == DEMO_SECRET and not settings.demo:
         print("vbank: refusing to start with the demo signing key; set VBANK_SECRET "
               "(or use --demo for a demonstration)", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,9 @@ class Settings(BaseSettings):
     data: Path = Field(Path("./var"), description="data directory: database, recordings")
     db: str | None = Field(None, description="database URL; SQLite under `data` when unset")
     redis: str | None = Field(None, description="Redis URL for multi-node mode")
+    node: str = Field("", description="this node's name in multi-node mode, unique and the "
+                                      "same across restarts; default host:port")
+    redis_prefix: str = Field("vbank:", description="prefix of the branch's Redis keys")
     secret: str = Field(DEMO_SECRET, description="HMAC key for bearer tokens")
     token_ttl_s: int = Field(1800, ge=60, description="bearer token lifetime")
     lang: str = Field("en", description="default session language: en | zh")
@@ -84,6 +88,13 @@ class Settings(BaseSettings):
                       (part.split(":") for part in self.teller_hours.split("-")))
         minute = now.hour * 60 + now.minute
         return start <= minute < end if start <= end else minute >= start or minute < end
+
+    @property
+    def node_name(self) -> str:
+        """This node's name with several nodes; "" on a single node."""
+        if not self.redis:
+            return ""
+        return self.node or f"{socket.gethostname()}:{self.port}"
 
     @property
     def database_url(self) -> str:

@@ -8,6 +8,11 @@ wait changed. Clients interpolate between updates, so 5 Hz looks smooth.
 
 Other customers see a name tag with a first name and an initial ("Alice C."), never a
 username or a full name: the hall is a public place.
+
+With several nodes, customers signed in on other nodes are in the same hall: each node
+shares what changed among its own avatars (``share``), and every two seconds all of them,
+so that the avatars of a node that stopped go away (``PEER_TIMEOUT_S``) instead of standing
+in the hall for ever.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +34,11 @@ MAX_COORD = 200.0
 
 Send = Callable[[str, dict[str, Any]], Awaitable[None]]
 QueueBoard = Callable[[], list[dict[str, Any]]]
+Share = Callable[[dict[str, Any]], Awaitable[None]]
+#: ticks between two full lists of a node's avatars to the other nodes
+FULL_EVERY = 10
+#: a node not heard from for this long has its avatars taken out of the hall
+PEER_TIMEOUT_S = 6.0
 
 
 class LobbyError(ValueError):
@@ -84,7 +95,14 @@ class Lobby:
         self._queue_board = queue_board
         self.period_s = 1.0 / hz
         self.avatars: dict[str, Avatar] = {}
+        #: avatars of customers signed in on other nodes, and when each node was last heard
+        self.peers: dict[str, tuple[Avatar, str]] = {}
+        self._heard: dict[str, float] = {}
+        #: set with several nodes: sends this node's changes to the others
+        self.share: Share | None = None
+        self._ticks = 0
         self._left: list[str] = []
+        self._mine_left: list[str] = []  # who left this node's hall, for the other nodes
         self._board: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -102,9 +120,9 @@ class Lobby:
         """The customer walked in (or back in); returns the ``lobby`` welcome for them."""
         x, y, heading = position(message)
         self.avatars[username] = Avatar(username, name_tag(display_name), x, y, heading)
+        others = [*self.avatars.values(), *(a for a, _ in self.peers.values())]
         return {"type": "lobby", "you": _public_id(username), "period_s": self.period_s,
-                "avatars": [a.public(username) for a in self.avatars.values()
-                            if a.name != username],
+                "avatars": [a.public(username) for a in others if a.name != username],
                 "queue_board": self._queue_board()}
 
     def move(self, username: str, message: dict[str, Any]) -> None:
@@ -118,6 +136,8 @@ class Lobby:
         if self.avatars.pop(username, None) is None:
             return False
         self._left.append(username)
+        if self.share is not None:
+            self._mine_left.append(username)
         return True
 
     # ------------------------------------------------------------------ the updates
@@ -129,10 +149,55 @@ class Lobby:
             except Exception:  # a bug of ours must not stop the hall for everyone
                 log.exception("lobby update failed")
 
+    def from_peer(self, node: str, payload: dict[str, Any]) -> None:
+        """Another node's avatars that moved, arrived or left (all of them when ``full``)."""
+        self._heard[node] = time.monotonic()
+        moved = payload.get("moved", [])
+        if payload.get("full"):
+            here = {str(a["name"]) for a in moved}
+            for name in [n for n, (_, at) in self.peers.items() if at == node and n not in here]:
+                self._peer_left(name)
+        for a in moved:
+            name = str(a["name"])
+            known = self.peers.get(name)
+            if known is not None and (known[0].x, known[0].y, known[0].heading) == (
+                    a["x"], a["y"], a["heading"]):
+                continue  # a full list repeats who did not move
+            self.peers[name] = (Avatar(name, str(a["tag"]), float(a["x"]), float(a["y"]),
+                                       float(a["heading"])), node)
+        for name in payload.get("left", []):
+            self._peer_left(str(name))
+
+    def _peer_left(self, name: str) -> None:
+        if self.peers.pop(name, None) is not None:
+            self._left.append(name)
+
+    async def _share(self, moved: list[Avatar]) -> None:
+        """Tell the other nodes what changed here (and now and then, everyone here)."""
+        if self.share is None:
+            return
+        now = time.monotonic()
+        for node in [n for n, at in self._heard.items() if now - at > PEER_TIMEOUT_S]:
+            del self._heard[node]  # stopped: its customers are no longer in the hall
+            for name in [n for n, (_, at) in self.peers.items() if at == node]:
+                self._peer_left(name)
+        self._ticks += 1
+        full = self._ticks % FULL_EVERY == 0
+        mine_left, self._mine_left = self._mine_left, []
+        if full or moved or mine_left:
+            shown = list(self.avatars.values()) if full else moved
+            await self.share({"full": full, "left": mine_left, "moved": [
+                {"name": a.name, "tag": a.tag, "x": a.x, "y": a.y, "heading": a.heading}
+                for a in shown]})
+
     async def tick(self) -> None:
         """Send each customer in the hall what changed since the last tick."""
         moved = [a for a in self.avatars.values() if a.changed]
         for avatar in moved:
+            avatar.changed = False
+        await self._share(moved)
+        moved += [a for a, _ in self.peers.values() if a.changed]
+        for avatar, _ in self.peers.values():
             avatar.changed = False
         left, self._left = self._left, []
         board = [dict(s) for s in self._queue_board()] if self.avatars else self._board

@@ -7,7 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
@@ -30,8 +30,10 @@ from vbank.api import (
 from vbank.api.deps import Problem
 from vbank.api.pages import WEB_DIR
 from vbank.branch import Branch
+from vbank.cluster.store import QueueStore
 from vbank.config import Settings
 from vbank.domain.mall import MALL_ASSETS, MALL_PATH, load_mall
+from vbank.domain.services import SERVICES
 from vbank.limits import Limits
 from vbank.rewards import Rewards
 from vbank.rtc.lag import LoopLagMonitor
@@ -42,6 +44,9 @@ from vbank.store.evidence import branch_key, seal_session
 from vbank.store.mall import ensure_items, ensure_prizes
 from vbank.store.points import PointsDesk
 from vbank.store.recovery import recover
+
+if TYPE_CHECKING:
+    from vbank.cluster.node import Cluster
 
 log = logging.getLogger(__name__)
 EXPIRY_FIRST_DELAY_S = 120.0
@@ -63,7 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
             await ensure_prizes(db, list(app.state.mall.lotteries.values()))
         app.state.desk = desk = PointsDesk(settings.database_url, app.state.mall)
         desk.start()
-        interrupted = await recover(app.state.sessions, settings.data)
+        queue, cluster = _cluster(settings)
+        interrupted = await recover(app.state.sessions, settings.data, settings.node_name)
         app.state.evidence_key = branch_key(settings.data)  # made on first start, 0600
         for session_id in interrupted:  # what was recorded up to the crash, sealed
             await seal_session(app.state.sessions, settings.data, session_id,
@@ -71,11 +77,19 @@ def create_app(settings: Settings) -> FastAPI:
         lag = LoopLagMonitor()
         lag.start()
         media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)
-        branch = Branch(settings, app.state.sessions, media, lag)
+        branch = Branch(settings, app.state.sessions, media, lag, queue, cluster)
         app.state.branch = branch
         branch.rewards = app.state.rewards = Rewards(desk, app.state.mall, branch.send_to,
                                                      app.state.sessions)
-        branch.start()
+        if cluster is not None:
+            async def from_node(kind: str, payload: dict[str, Any]) -> None:
+                if kind == "forward":
+                    await ws.forwarded(branch, payload)
+                else:
+                    await branch.from_node(kind, payload)
+
+            await cluster.start(from_node, branch.rebuild)
+        await branch.start()
         expiry = asyncio.create_task(_expire_points(desk, settings.points_expiry_every_s))
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         await media.start(settings.media_workers, settings.recordings_dir.resolve(),
@@ -92,6 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             expiry.cancel()
             await branch.shutdown()
+            if cluster is not None:
+                await cluster.stop()
             await desk.stop()
             await media.stop()
             await lag.stop()
@@ -115,6 +131,23 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     return app
+
+
+def _cluster(settings: Settings) -> tuple[QueueStore | None, Cluster | None]:
+    """With ``--redis``: the shared queue and the link to the other nodes."""
+    if not settings.redis:
+        return None, None
+    from vbank.cluster.node import Cluster
+    from vbank.cluster.redisqueue import RedisQueue
+
+    if settings.database_url.startswith("sqlite"):
+        log.warning("several nodes share Redis but this one keeps its records in SQLite: "
+                    "the other nodes cannot see them; give every node the same --db")
+    cluster = Cluster(settings.redis, settings.node_name, settings.redis_prefix)
+    queue = RedisQueue(cluster.redis, settings.node_name,
+                       {s.id: s.handle_time_s for s in SERVICES.values()},
+                       settings.redis_prefix)
+    return queue, cluster
 
 
 def document_auth_errors(app: FastAPI) -> None:

@@ -25,8 +25,8 @@ class BranchCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         b = self.branch
         queue = GaugeMetricFamily("vbank_queue_length", "customers waiting", labels=["service"])
-        for service, n in b.queue.lengths().items():
-            queue.add_metric([service], n)
+        for row in b.board:  # as last read: a scrape does not wait for Redis
+            queue.add_metric([row["id"]], row["length"])
         yield queue
         sessions = GaugeMetricFamily("vbank_active_sessions", "sessions by state",
                                      labels=["state"])

@@ -54,10 +54,10 @@ class SessionPublic(BaseModel):
 
 @router.get("/services", response_model=list[ServicePublic])
 async def list_services(_: CurrentUser, branch: BranchDep) -> list[ServicePublic]:
-    lengths = branch.queue.lengths()
+    lengths = await branch.queue.lengths()
     return [ServicePublic(id=s.id, name={"en": s.name_en, "zh": s.name_zh},
                           queue_length=lengths[s.id],
-                          estimated_wait_s=branch.queue.estimate(s.id, lengths[s.id] + 1))
+                          estimated_wait_s=await branch.queue.estimate(s.id, lengths[s.id] + 1))
             for s in SERVICES.values()]
 
 
@@ -101,6 +101,6 @@ async def queues(_: Annotated[Principal, Depends(require(Role.TELLER, Role.SUPER
                                                           Role.ADMIN))],
                  branch: BranchDep) -> QueuesPublic:
     """Every queue with who waits and for how long, and every teller's state (staff only)."""
-    return QueuesPublic(services=branch.queues_snapshot(), tellers=[
+    return QueuesPublic(services=await branch.queues_snapshot(), tellers=[
         TellerPublic(username=t.teller_id, status=t.status.value, skills=sorted(t.skills),
-                     session_id=t.session_id) for t in branch.queue.tellers()])
+                     session_id=t.session_id) for t in await branch.queue.tellers()])

@@ -23,6 +23,7 @@ from starlette.websockets import WebSocketState
 from vbank.api.deps import client_address
 from vbank.auth import AuthError, Principal, Role, read_token
 from vbank.branch import Branch, BranchError
+from vbank.cluster.store import QueueUnavailable
 from vbank.config import Settings
 from vbank.domain import DomainError
 from vbank.limits import Limits
@@ -33,7 +34,7 @@ from vbank.store.mall import account
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-POLICY, TOO_BIG = 1008, 1009
+POLICY, TOO_BIG, TRY_AGAIN = 1008, 1009, 1013
 #: an older connection of someone who signed in again elsewhere (application close code)
 REPLACED = 4001
 
@@ -61,6 +62,9 @@ ALLOWED: dict[str, tuple[Role, ...]] = {
     "move": (Role.CUSTOMER,),
     "lobby_leave": (Role.CUSTOMER,),
 }
+#: a teller's commands about their call: with several nodes, carried out by the node that
+#: hosts the call (``forwarded``), wherever the teller is signed in
+HOSTED = frozenset({"end", "offer", "start_flow", "push", "verify_identity", "advance"})
 
 
 class WsConnection:
@@ -84,6 +88,54 @@ class WsConnection:
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
             await self.ws.close(code, reason)
+
+
+class RemoteConnection:
+    """A person signed in on another node, as the node hosting their call sees them: what is
+    sent to them goes through ``Cluster`` to their node and socket."""
+
+    def __init__(self, branch: Branch, user: dict[str, Any]) -> None:
+        self.branch = branch
+        self.username = str(user["username"])
+        self.role = Role(user["role"])
+        self.display_name = str(user["display_name"])
+        self.tier = str(user.get("tier", "standard"))
+        self.skills = [str(s) for s in user.get("skills", [])]
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.branch.send_to(self.username, message)
+
+
+def _who(conn: WsConnection | RemoteConnection) -> dict[str, Any]:
+    return {"username": conn.username, "role": conn.role.value,
+            "display_name": conn.display_name, "tier": conn.tier, "skills": conn.skills}
+
+
+async def forwarded(branch: Branch, payload: dict[str, Any]) -> None:
+    """A teller's command sent on by their node to this one, which hosts their call."""
+    conn = RemoteConnection(branch, payload["user"])
+    message = payload["message"]
+    try:
+        await _dispatch(branch, conn, message)
+    except BranchError as exc:
+        await conn.send(error(exc.code, str(exc)))
+    except QueueUnavailable as exc:
+        await conn.send(error("busy", str(exc)))
+    except Exception:
+        log.exception("handling %s from %s (another node)", message.get("type"), conn.username)
+        await conn.send(error("internal", "the branch could not do that; please try again"))
+
+
+async def _elsewhere(branch: Branch, conn: WsConnection | RemoteConnection) -> str | None:
+    """The node hosting this teller's call when it is not this one."""
+    if branch.cluster is None or isinstance(conn, RemoteConnection) \
+            or branch.session_of_teller(conn.username) is not None:
+        return None
+    teller = await branch.queue.teller(conn.username)
+    if teller is None or not teller.session_id:
+        return None
+    node = await branch.cluster.home_of(teller.session_id)
+    return node if node and node != branch.cluster.node else None
 
 
 def error(code: str, message: str) -> dict[str, Any]:
@@ -118,12 +170,17 @@ async def _authenticate(ws: WebSocket, settings: Settings) -> WsConnection | Non
     return WsConnection(ws, principal, user.display_name, tier, list(user.skills))
 
 
-async def _dispatch(branch: Branch, conn: WsConnection, message: dict[str, Any]) -> None:
+async def _dispatch(branch: Branch, conn: WsConnection | RemoteConnection,
+                    message: dict[str, Any]) -> None:
     kind = message.get("type")
     if not isinstance(kind, str) or kind not in ALLOWED:
         raise BranchError("bad_message", f"unknown message type: {kind!r}")
     if conn.role not in ALLOWED[kind]:
         raise BranchError("wrong_role", f"a {conn.role.value} cannot send {kind}")
+    if kind in HOSTED and (node := await _elsewhere(branch, conn)) is not None:
+        assert branch.cluster is not None
+        await branch.cluster.tell(node, "forward", user=_who(conn), message=message)
+        return
     if kind == "ping":
         await conn.send({"type": "pong"})
     elif kind == "join":
@@ -157,7 +214,7 @@ async def _dispatch(branch: Branch, conn: WsConnection, message: dict[str, Any])
         await _business(branch, conn, kind, message)
 
 
-async def _lobby(branch: Branch, conn: WsConnection, kind: str,
+async def _lobby(branch: Branch, conn: WsConnection | RemoteConnection, kind: str,
                  message: dict[str, Any]) -> None:
     try:
         if kind == "lobby_enter":
@@ -172,7 +229,7 @@ async def _lobby(branch: Branch, conn: WsConnection, kind: str,
         raise BranchError("bad_message", str(exc)) from exc
 
 
-async def _business(branch: Branch, conn: WsConnection, kind: str,
+async def _business(branch: Branch, conn: WsConnection | RemoteConnection, kind: str,
                     message: dict[str, Any]) -> None:
     """Commands of a business flow; the flow's refusals come back as ``flow`` errors."""
     business = branch.business
@@ -242,7 +299,12 @@ async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:
     if conn is None:
         return
     older = branch.replaces(conn)
-    welcome = await branch.connect(conn)
+    try:
+        welcome = await branch.connect(conn)
+    except QueueUnavailable:
+        await branch.disconnect(conn)
+        await conn.close(TRY_AGAIN, "the branch is restarting a service; connect again soon")
+        return
     if older is not None and isinstance(older, WsConnection):
         await older.close(REPLACED, "signed in elsewhere")
     await conn.send(welcome)
@@ -270,6 +332,8 @@ async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:
                 await _dispatch(branch, conn, message)
             except BranchError as exc:
                 await conn.send(error(exc.code, str(exc)))
+            except QueueUnavailable as exc:  # Redis restarting: nothing changed, try again
+                await conn.send(error("busy", str(exc)))
             except (WebSocketDisconnect, RuntimeError):
                 raise
             except Exception:  # a bug of ours: say so, keep the person's connection and call

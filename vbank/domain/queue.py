@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from vbank.domain import DomainError
@@ -59,6 +59,11 @@ class Ticket:
     seq: int
     #: set when a teller dropped the call: the ticket goes before everyone else
     head: bool = False
+    #: shown to tellers and supervisors on any node: the customer's name and tier, and the
+    #: node that hosts the session (empty on a single node)
+    customer_name: str = ""
+    tier: str = ""
+    node: str = ""
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -103,14 +108,15 @@ class BranchQueue:
 
     # ----------------------------------------------------------------- customers
     def enqueue(self, session_id: str, customer: str, service: str, priority: int,
-                now: float) -> Ticket:
+                now: float, customer_name: str = "", tier: str = "") -> Ticket:
         """Put a customer at the back of their priority band in ``service``'s queue."""
         if service not in self._queues:
             raise UnknownService(service)
         if session_id in self._tickets:
             raise AlreadyQueued(session_id)
         self._seq += 1
-        ticket = Ticket(session_id, customer, service, priority, now, self._seq)
+        ticket = Ticket(session_id, customer, service, priority, now, self._seq,
+                        customer_name=customer_name, tier=tier)
         self._push(ticket)
         return ticket
 
@@ -118,8 +124,7 @@ class BranchQueue:
         """Put back a customer whose teller dropped: first in line, original wait kept."""
         if ticket.session_id in self._tickets:
             raise AlreadyQueued(ticket.session_id)
-        again = Ticket(ticket.session_id, ticket.customer, ticket.service, ticket.priority,
-                       ticket.enqueued_at, ticket.seq, head=True)
+        again = replace(ticket, head=True)
         self._push(again)
         return again
 

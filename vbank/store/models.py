@@ -64,6 +64,8 @@ class CallSession(Base):
     flow_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: an interrupted session whose confirmed steps this one carries on from
     resumed_from: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    #: the node hosting the session's media and flow (multi-node mode); None on one node
+    node: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class Recording(Base):

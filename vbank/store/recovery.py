@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import av
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from vbank.rtc.recorder import sha256_file
 from vbank.store import repo
-from vbank.store.models import CallSession, Recording
+from vbank.store.models import Recording
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +42,12 @@ def measure(path: Path) -> tuple[int, int, float]:
     return counts["video"], counts["audio"], last
 
 
-async def recover(sessions: async_sessionmaker, data: Path) -> list[str]:
+async def recover(sessions: async_sessionmaker, data: Path, node: str = "") -> list[str]:
     """End sessions a crash left open and register their orphaned recordings; returns their
-    ids (the caller seals their evidence: what was recorded up to the crash)."""
+    ids (the caller seals their evidence: what was recorded up to the crash). With several
+    nodes, each recovers only the sessions it hosted: the others' are alive."""
     async with sessions.begin() as db:
-        rows = (await db.execute(select(CallSession).where(CallSession.state != "ended")))
-        open_sessions = list(rows.scalars())
+        open_sessions = await repo.open_sessions(db, node)
         for row in open_sessions:
             known = {r.path for r in await repo.recordings_of(db, row.id)}
             folder = data / "recordings" / row.id

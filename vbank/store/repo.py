@@ -72,6 +72,14 @@ async def get_session(db: AsyncSession, session_id: str) -> CallSession | None:
     return await db.get(CallSession, session_id)
 
 
+async def open_sessions(db: AsyncSession, node: str) -> list[CallSession]:
+    """Sessions not ended that ``node`` hosts ("" for a single node's), oldest first."""
+    hosted = CallSession.node.is_(None) if not node else CallSession.node == node
+    rows = await db.execute(select(CallSession).where(CallSession.state != "ended", hosted)
+                            .order_by(CallSession.created_at))
+    return list(rows.scalars())
+
+
 async def add_recording(db: AsyncSession, recording: Recording) -> None:
     db.add(recording)
     await db.flush()

@@ -1,0 +1,216 @@
+"""The queue in Redis (multi-node mode) against the in-memory queue it stands in for, and
+the messages between nodes. Runs against the Redis on 127.0.0.1:6379 under a key prefix of
+its own; skipped, saying why, where no Redis answers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from vbank.cluster.node import Cluster
+from vbank.cluster.redisqueue import RedisQueue
+from vbank.cluster.store import LocalQueue, QueueStore
+from vbank.domain.queue import QueueEmpty, TellerNotAvailable, TellerStatus
+
+REDIS = "redis://127.0.0.1:6379/0"
+SERVICES = {"loan_signing": 300.0, "wealth_risk_assessment": 300.0, "general_enquiry": 120.0}
+
+
+async def _reachable() -> str | None:
+    client = Redis.from_url(REDIS, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return f"Redis is not reachable at {REDIS}: {exc!r}"
+    finally:
+        await client.aclose()
+    return None
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    why = await _reachable()
+    if why:
+        pytest.skip(why)
+    name = f"vbanktest:{secrets.token_hex(4)}:"
+    yield name
+    client = Redis.from_url(REDIS)
+    keys = [k async for k in client.scan_iter(f"{name}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis_queues(prefix: str) -> AsyncIterator[list[RedisQueue]]:
+    """Two nodes' queues over their own Redis connections, one shared state."""
+    clients = [Redis.from_url(REDIS, decode_responses=True) for _ in range(2)]
+    yield [RedisQueue(c, f"node{i + 1}", SERVICES, prefix) for i, c in enumerate(clients)]
+    for client in clients:
+        await client.aclose()
+
+
+async def _play(queue: QueueStore, seed: int) -> list[Any]:
+    """A random day at the branch; returns what every command answered."""
+    rng = random.Random(seed)
+    tellers = {"t1": ["loan_signing"], "t2": ["loan_signing", "general_enquiry"],
+               "t3": ["wealth_risk_assessment", "general_enquiry"]}
+    for name, skills in tellers.items():
+        await queue.set_teller(name, TellerStatus.AVAILABLE, skills)
+    seen: list[Any] = []
+    waiting: list[str] = []
+    serving: dict[str, Any] = {}
+    for step in range(120):
+        now = 1000.0 + step  # both queues stamp the same arrival times
+        roll = rng.random()
+        if roll < 0.45:
+            sid = f"s{step:03d}"
+            ticket = await queue.enqueue(sid, f"c{step}", rng.choice(list(SERVICES)),
+                                         rng.choice([0, 0, 0, 1, 2]), now)
+            waiting.append(ticket.session_id)
+            seen.append(("joined", sid, await queue.position(sid)))
+        elif roll < 0.75:
+            teller = rng.choice(list(tellers))
+            try:
+                got = await queue.accept(teller, now)
+            except (QueueEmpty, TellerNotAvailable) as exc:
+                seen.append(("accept", teller, type(exc).__name__))
+                continue
+            serving[teller] = got.ticket
+            waiting.remove(got.ticket.session_id)
+            seen.append(("accept", teller, got.ticket.session_id, got.waited_s))
+        elif roll < 0.85 and serving:
+            teller = rng.choice(sorted(serving))
+            ticket = serving.pop(teller)
+            if rng.random() < 0.5:  # the teller dropped: the customer goes back first
+                again = await queue.requeue_at_head(ticket)
+                waiting.append(again.session_id)
+            await queue.release(teller)
+            seen.append(("released", teller))
+        elif roll < 0.92 and waiting:
+            sid = rng.choice(waiting)
+            waiting.remove(sid)
+            gone = await queue.remove(sid)
+            seen.append(("left", sid, gone.service if gone else None))
+        else:
+            teller = rng.choice(list(tellers))
+            status = rng.choice(list(TellerStatus))
+            after = await queue.set_teller(teller, status)
+            seen.append(("status", teller, after.status.value, after.session_id))
+        seen.append(("lengths", await queue.lengths()))
+    for service in SERVICES:
+        seen.append(("waiting", service, [t.session_id for t in await queue.waiting(service)]))
+    return seen
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_the_redis_queue_serves_in_the_same_order_as_the_in_memory_one(
+        redis_queues: list[RedisQueue], seed: int) -> None:
+    expected = await _play(LocalQueue(SERVICES), seed)
+    assert await _play(redis_queues[0], seed) == expected
+    assert any(entry[0] == "accept" and len(entry) == 4 for entry in expected)  # not all refusals
+
+
+async def test_tellers_on_two_nodes_never_get_the_same_customer(
+        redis_queues: list[RedisQueue]) -> None:
+    one, two = redis_queues
+    for i in range(60):
+        await one.enqueue(f"s{i}", f"c{i}", "general_enquiry", i % 3, 1000.0 + i)
+    tellers = [(node, f"t{n}") for n, node in enumerate([one, two] * 5)]
+    for node, name in tellers:
+        await node.set_teller(name, TellerStatus.AVAILABLE, ["general_enquiry"])
+
+    async def serve(node: RedisQueue, name: str) -> list[str]:
+        got = []
+        while True:
+            try:
+                got.append((await node.accept(name, 2000.0)).ticket.session_id)
+            except QueueEmpty:
+                return got
+            await node.release(name)
+
+    results = await asyncio.gather(*(serve(node, name) for node, name in tellers))
+    served = [sid for batch in results for sid in batch]
+    assert sorted(served) == sorted(f"s{i}" for i in range(60))  # each once, none lost
+    assert all(results), "every teller, on either node, took customers"
+
+
+async def test_a_teller_who_is_away_or_in_a_call_is_given_nobody(
+        redis_queues: list[RedisQueue]) -> None:
+    one, two = redis_queues
+    await one.enqueue("s1", "c1", "loan_signing", 0, 1.0)
+    await one.enqueue("s2", "c2", "loan_signing", 0, 2.0)
+    await two.set_teller("t", TellerStatus.AWAY, ["loan_signing"])
+    with pytest.raises(TellerNotAvailable):
+        await one.accept("t", 3.0)
+    await two.set_teller("t", TellerStatus.AVAILABLE)
+    got = await one.accept("t", 3.0)
+    assert got.ticket.session_id == "s1" and got.ticket.node == "node1"
+    assert got.waited_s == 2.0
+    again = await two.set_teller("t", TellerStatus.AVAILABLE)
+    assert (again.status, again.session_id) == (TellerStatus.BUSY, "s1")  # busy until it ends
+    await one.release("t", "s-other")  # another call's end does not free them
+    assert (await one.teller("t")).status is TellerStatus.BUSY  # type: ignore[union-attr]
+    await one.release("t", "s1")
+    assert (await two.teller("t")).status is TellerStatus.AVAILABLE  # type: ignore[union-attr]
+    assert (await two.remove_teller("t")) is not None
+    assert await one.tellers() == []
+    assert await one.lengths() == {"loan_signing": 1, "wealth_risk_assessment": 0,
+                                   "general_enquiry": 0}
+
+
+async def test_nodes_reach_people_signed_in_on_another_node_and_notice_redis_emptied(
+        prefix: str) -> None:
+    heard: dict[str, list[tuple[str, dict[str, Any]]]] = {"a": [], "b": []}
+    resets = {"a": 0, "b": 0}
+    nodes = {name: Cluster(REDIS, name, prefix) for name in heard}
+
+    def handler(name: str) -> Any:
+        async def handle(kind: str, payload: dict[str, Any]) -> None:
+            heard[name].append((kind, payload))
+        return handle
+
+    def on_reset(name: str) -> Any:
+        async def reset() -> None:
+            resets[name] += 1
+        return reset
+
+    for name, node in nodes.items():
+        await node.start(handler(name), on_reset(name))
+    try:
+        await nodes["b"].arrived("bob")
+        await nodes["a"].deliver("bob", {"type": "hello"})
+        await nodes["a"].deliver("nobody", {"type": "lost"})
+        await nodes["a"].broadcast("queue_changed", service="loan_signing")
+        await nodes["b"].host("s1")
+        await nodes["a"].tell_home("s1", "teller_gone", session_id="s1", teller="t")
+        for _ in range(50):
+            if len(heard["b"]) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert heard["b"] == [("deliver", {"to": "bob", "message": {"type": "hello"}}),
+                              ("queue_changed", {"service": "loan_signing"}),
+                              ("teller_gone", {"session_id": "s1", "teller": "t"})]
+        assert heard["a"] == []  # its own broadcast is not played back to it
+        await nodes["b"].departed("bob")
+        await nodes["a"].deliver("bob", {"type": "after"})
+        # Redis emptied (as by a restart without persistence): every node puts its part back
+        await nodes["a"].redis.delete(f"{prefix}epoch")
+        for _ in range(60):
+            if all(resets.values()):
+                break
+            await asyncio.sleep(0.1)
+        assert resets == {"a": 1, "b": 1}
+        assert sorted(await nodes["a"].nodes()) == ["a", "b"]
+        await asyncio.sleep(0.2)
+        assert len(heard["b"]) == 3  # nothing more arrived for bob once he left
+    finally:
+        for node in nodes.values():
+            await node.stop()
