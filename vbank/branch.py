@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800)
 #: seconds within which queue changes are gathered into one update to customers and tellers
 QUEUE_UPDATE_S = 0.1
+#: after Redis lost the shared state, seconds the digital human leaves waiting customers
+#: alone, while every node puts its tellers back (else "no teller signed in" would be true
+#: for a moment and send everybody to the avatar)
+SETTLE_AFTER_RESET_S = 5.0
 #: outcomes a teller can choose; the branch itself also sets customer_left, failed,
 #: server_shutdown and (after a crash, ``store.recovery``) interrupted
 TELLER_OUTCOMES = ("completed", "customer_left", "referred", "failed")
@@ -166,6 +170,7 @@ class Branch:
         self._storing: dict[str, set[asyncio.Future[Any]]] = {}
         #: what this node's tellers chose (status, skills), to put back if Redis loses it
         self._teller_choices: dict[str, tuple[TellerStatus, list[str]]] = {}
+        self._reset_at: float | None = None  # monotonic time of the last rebuild
 
     async def start(self) -> None:
         """Background duties: hand long waits to the digital human."""
@@ -184,6 +189,9 @@ class Branch:
                 log.warning("routing long waits: %s", exc)
 
     async def _route_once(self) -> None:
+        if self._reset_at is not None and \
+                time.monotonic() - self._reset_at < SETTLE_AFTER_RESET_S:
+            return
         now = self.queue.clock()
         for sid in SERVICES:
             for ticket in await self.queue.waiting(sid):
@@ -788,6 +796,7 @@ class Branch:
         in their old order and with their old priority; tellers signed in here get back the
         status they chose, and calls hosted here their teller."""
         assert self.cluster is not None
+        self._reset_at = time.monotonic()
         for username, conn in list(self.connections.items()):
             await self.cluster.arrived(username)
             if conn.role is Role.TELLER:
