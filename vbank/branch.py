@@ -805,7 +805,7 @@ class Branch:
                 await self.queue.set_teller(username, status, skills)
         async with self.db.begin() as db:
             rows = await repo.open_sessions(db, self.queue.node)
-        requeued = 0
+        requeued = calls = 0
         for row in rows:
             live = self.live.get(row.id)
             if live is None:
@@ -813,13 +813,14 @@ class Branch:
             await self.cluster.host(live.id)
             if live.state == "in_call" and live.teller:
                 await self.queue.bind(live.teller, live.id)
+                calls += 1
             elif row.state == "queued" and live.state == "queued" and live.ticket is not None:
                 with contextlib.suppress(AlreadyQueued):
                     await self.queue.restore(live.ticket)
                     requeued += 1
         log.warning("put back into Redis: %d waiting customer(s), %d teller(s), %d call(s)",
                     requeued, sum(1 for c in self.connections.values()
-                                  if c.role is Role.TELLER), len(self.live) - requeued)
+                                  if c.role is Role.TELLER), calls)
         for service in SERVICES:
             await self._after_queue_change(service)
 

@@ -203,13 +203,17 @@ class RedisQueue:
 
     async def waiting(self, service: str) -> list[Ticket]:
         ids = await self._call(self.redis.zrange(f"{self.prefix}q:{service}", 0, -1))
-        if not ids:
+        rows = await self._hashes("ticket:", ids)
+        return [_ticket(sid, row) for sid, row in zip(ids, rows, strict=True) if row]
+
+    async def _hashes(self, kind: str, names: list[str]) -> list[dict[str, str]]:
+        """Each of ``names``' hash (``kind`` is ``ticket:`` or ``teller:``), in one trip."""
+        if not names:
             return []
         pipe = self.redis.pipeline(transaction=False)
-        for sid in ids:
-            pipe.hgetall(f"{self.prefix}ticket:{sid}")
-        rows = await self._call(pipe.execute())
-        return [_ticket(sid, row) for sid, row in zip(ids, rows, strict=True) if row]
+        for name in names:
+            pipe.hgetall(f"{self.prefix}{kind}{name}")
+        return list(await self._call(pipe.execute()))
 
     async def position(self, session_id: str) -> int:
         service = await self._call(self.redis.hget(f"{self.prefix}ticket:{session_id}",
@@ -264,18 +268,9 @@ class RedisQueue:
         fields = await self._call(self.redis.hgetall(f"{self.prefix}teller:{teller_id}"))
         return _teller(teller_id, fields) if fields else None
 
-    async def teller_node(self, teller_id: str) -> str | None:
-        """The node the teller is signed in on."""
-        return await self._call(self.redis.hget(f"{self.prefix}teller:{teller_id}", "node"))
-
     async def tellers(self) -> list[Teller]:
         names = sorted(await self._call(self.redis.smembers(f"{self.prefix}tellers")))
-        if not names:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for name in names:
-            pipe.hgetall(f"{self.prefix}teller:{name}")
-        rows = await self._call(pipe.execute())
+        rows = await self._hashes("teller:", names)
         return [_teller(name, row) for name, row in zip(names, rows, strict=True) if row]
 
     async def remove_teller(self, teller_id: str) -> Teller | None:
