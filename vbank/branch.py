@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from vbank import VbankError
 from vbank.auth import Role
 from vbank.business import Business
+from vbank.cluster.reaper import reap
+from vbank.cluster.redisqueue import RedisQueue
 from vbank.cluster.store import LocalQueue, QueueStore, QueueUnavailable
 from vbank.config import Settings
 from vbank.domain.flowrun import FlowRun
@@ -823,6 +825,34 @@ class Branch:
                                   if c.role is Role.TELLER), calls)
         for service in SERVICES:
             await self._after_queue_change(service)
+
+    async def node_lost(self, node: str) -> None:
+        """Node ``node`` stopped without saying so (or this node restarts under its old
+        name): its part of the shared state is taken out, and the people it concerns are
+        told. Its customers' calls on other nodes get their teller back in line; tellers
+        here in its calls are free again."""
+        assert self.cluster is not None and isinstance(self.queue, RedisQueue)
+        done = await reap(self.queue, self.cluster, node, list(SERVICES))
+        if not done:
+            return
+        log.warning("node %s is gone: %d waiting customer(s) and %d teller(s) taken out, "
+                    "%d teller(s) in its calls freed", node, len(done.tickets),
+                    len(done.tellers), len(done.calls))
+        outcome = "interrupted" if node == self.cluster.node else "node_lost"
+        for teller in done.tellers:  # in a call that lives on: the customer goes first
+            sid = teller.session_id
+            if sid and sid in self.live:
+                await self._teller_dropped(self.live[sid])
+            elif sid:
+                await self.cluster.tell_home(sid, "teller_gone", session_id=sid,
+                                             teller=teller.teller_id)
+        for teller_id, sid in done.calls:
+            await self._send(teller_id, {"type": "ended", "session_id": sid,
+                                         "outcome": outcome})
+            await self._send_teller_status(teller_id)
+        for service in sorted({t.service for t in done.tickets}):
+            await self._after_queue_change(service)
+        await self._after_queue_change(None)
 
     # ----------------------------------------------------------------- helpers
     def session_of_customer(self, username: str) -> LiveSession | None:

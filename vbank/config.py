@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     node: str = Field("", description="this node's name in multi-node mode, unique and the "
                                       "same across restarts; default host:port")
     redis_prefix: str = Field("vbank:", description="prefix of the branch's Redis keys")
+    node_timeout_s: float = Field(15.0, ge=2, description="with several nodes: a node silent "
+                                  "this long is presumed dead, and its waiting customers and "
+                                  "tellers are taken out of the shared queues")
     secret: str = Field(DEMO_SECRET, description="HMAC key for bearer tokens")
     token_ttl_s: int = Field(1800, ge=60, description="bearer token lifetime")
     lang: str = Field("en", description="default session language: en | zh")

@@ -3,7 +3,9 @@
 A customer on node 1 is served by a teller signed in on node 2 (the shipped two-node
 scenario, real speech over real WebRTC); the mall's race split across both nodes sells
 exactly the stock; Redis restarted empty loses nobody: each node puts its waiting customers
-back from the database, in their order, and they are served.
+back from the database, in their order, and they are served; a node killed is taken out of
+the shared queues by the other, which frees its teller in the dead node's call, and started
+again it closes its sessions as interrupted.
 
 The nodes use a Redis server of the test's own (``redis-server`` on a free port, no
 persistence), so that restarting it disturbs nothing else on the machine. Skipped, saying
@@ -17,6 +19,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -83,6 +87,9 @@ class Nodes:
     two: ServerProcess
     redis: RedisServer
     database: str
+    data: Path
+    options: tuple[str, ...]
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +103,8 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
     redis.start()
     data = tmp_path_factory.mktemp("shared") / "data"  # recordings and keys: both nodes'
     env = {"VBANK_SECRET": secrets.token_urlsafe(32), "VBANK_DIGITAL_HUMAN": "true",
-           "VBANK_TEST_MODE": "true", "VBANK_MEDIA_WORKERS": "1"}
+           "VBANK_TEST_MODE": "true", "VBANK_MEDIA_WORKERS": "1",
+           "VBANK_NODE_TIMEOUT_S": "4"}
     try:
         with postgres_database("vbank_nodes") as url:
             common = ("--db", url, "--redis", redis.url)
@@ -104,7 +112,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
             try:  # one after the other: the first migrates the database
                 two = start_server(data, *common, "--node", "n2", env=env, timeout=300)
                 try:
-                    yield Nodes(one, two, redis, url)
+                    yield Nodes(one, two, redis, url, data, common, env)
                 finally:
                     two.stop()
             finally:
@@ -218,3 +226,75 @@ async def test_redis_restarted_empty_loses_nobody(nodes: Nodes) -> None:
     for customer, _ in customers:
         await customer.close()
     await teller.close()
+
+
+async def _queue(node: ServerProcess, admin: str, service: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
+        r = await http.get("/api/v1/queues", headers={"Authorization": f"Bearer {admin}"})
+        r.raise_for_status()
+        body = r.json()
+        queue = next(s for s in body["services"] if s["id"] == service)
+        return {"waiting": [w["session_id"] for w in queue["waiting"]],
+                "tellers": sorted(t["username"] for t in body["tellers"])}
+
+
+async def test_a_node_killed_is_taken_out_and_its_teller_calls_freed(nodes: Nodes) -> None:
+    """Last in this module: node 2 is killed (and started again under its name)."""
+    tag = secrets.token_hex(3)
+    async with httpx.AsyncClient(base_url=nodes.one.url, timeout=30) as http:
+        admin = await login(http, "admin", "admin")
+        t1_token, t2_token = [await _person(http, admin, "teller", f"t{i}-{tag}")
+                              for i in (1, 2)]
+        tokens = [await _person(http, admin, "customer", f"c{i}-{tag}") for i in range(3)]
+    ws = [f"{node.url.replace('http', 'ws', 1)}/ws" for node in (nodes.one, nodes.two)]
+    service = {"type": "status", "status": "busy", "skills": ["general_enquiry"]}
+    t1 = await Socket.open(ws[0], t1_token)
+    await t1.send(service)
+    await t1.expect("teller")
+    t2 = await Socket.open(ws[1], t2_token)  # signed in on the node that will die
+    await t2.send(service)
+    await t2.expect("teller")
+    joined = []
+    for token, at in zip(tokens, (1, 1, 0), strict=True):  # node 2, node 2, then node 1
+        customer = await Socket.open(ws[at], token)
+        await customer.send({"type": "join", "service": "general_enquiry"})
+        joined.append((customer, (await customer.expect("queued"))["session_id"]))
+    (_, in_call), (_, ghost), (survivor, waiting) = joined
+    await t1.send({**service, "status": "available"})
+    await t1.expect("teller")
+    await t1.send({"type": "accept"})
+    assert (await t1.expect("paired", timeout=30))["session_id"] == in_call  # hosted on 2
+    before = await _queue(nodes.one, admin, "general_enquiry")
+    assert before["waiting"] == [ghost, waiting]
+    assert f"t2-{tag}" in before["tellers"]
+
+    nodes.two.stop(signal.SIGKILL)
+    ended = await t1.expect("ended", timeout=30)  # node 1 noticed within its timeout
+    assert (ended["session_id"], ended["outcome"]) == (in_call, "node_lost")
+    after = await _queue(nodes.one, admin, "general_enquiry")
+    assert after["waiting"] == [waiting]  # node 2's customer is not a ghost at the head
+    assert f"t2-{tag}" not in after["tellers"] and f"t1-{tag}" in after["tellers"]
+    await t1.send({"type": "accept"})
+    paired = await t1.expect("paired", "error", timeout=30)
+    assert paired["type"] == "paired" and paired["session_id"] == waiting, paired
+    assert (await survivor.expect("paired", timeout=30))["peer"]["role"] == "teller"
+    await t1.send({"type": "end", "outcome": "completed"})
+    await survivor.expect("ended", timeout=30)
+
+    # node 2 starts again under its name: its sessions are closed as interrupted
+    again = start_server(nodes.data, *nodes.options, "--node", "n2",
+                         env={**nodes.env, "VBANK_DIGITAL_HUMAN": "false"}, timeout=300)
+    try:
+        supervisor = again.login("sam", "sam")
+        async with httpx.AsyncClient(base_url=again.url, timeout=30) as http:
+            for sid in (in_call, ghost):
+                r = await http.get(f"/api/v1/sessions/{sid}",
+                                   headers={"Authorization": f"Bearer {supervisor}"})
+                assert r.status_code == 200, r.text
+                assert (r.json()["state"], r.json()["outcome"]) == ("ended", "interrupted")
+        assert (await _queue(again, admin, "general_enquiry"))["waiting"] == []
+    finally:
+        again.stop()
+        for sock in (t1, t2, *(c for c, _ in joined)):
+            with contextlib.suppress(Exception):
+                await sock.close()

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from vbank.cluster.node import Cluster
+from vbank.cluster.reaper import Reaped, reap
 from vbank.cluster.redisqueue import RedisQueue
 from vbank.cluster.store import LocalQueue, QueueStore
 from vbank.domain.queue import QueueEmpty, TellerNotAvailable, TellerStatus
@@ -182,8 +183,15 @@ async def test_nodes_reach_people_signed_in_on_another_node_and_notice_redis_emp
             resets[name] += 1
         return reset
 
+    def on_dead(name: str) -> Any:
+        async def dead(node: str) -> None:
+            died[name].append(node)
+        return dead
+
+    died: dict[str, list[str]] = {"a": [], "b": []}
     for name, node in nodes.items():
-        await node.start(handler(name), on_reset(name))
+        await node.start(handler(name), on_reset(name), on_dead(name))
+    assert died == {"a": ["a"], "b": ["b"]}  # each first clears what its last run left
     try:
         await nodes["b"].arrived("bob")
         await nodes["a"].deliver("bob", {"type": "hello"})
@@ -211,6 +219,82 @@ async def test_nodes_reach_people_signed_in_on_another_node_and_notice_redis_emp
         assert sorted(await nodes["a"].nodes()) == ["a", "b"]
         await asyncio.sleep(0.2)
         assert len(heard["b"]) == 3  # nothing more arrived for bob once he left
+        # b's liveness lapsed (it could not reach Redis for its timeout): when it beats
+        # again it finds out, and puts its part back in case the others took it out
+        await nodes["b"].redis.delete(f"{prefix}alive:b")
+        for _ in range(60):
+            if resets["b"] == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert resets == {"a": 1, "b": 2}
     finally:
         for node in nodes.values():
             await node.stop()
+
+
+async def _crash(node: Cluster) -> None:
+    """The node stops as if killed: no goodbye, its keys stay until they expire."""
+    for task in node._tasks:
+        task.cancel()
+    await asyncio.gather(*node._tasks, return_exceptions=True)
+    await node.redis.aclose()
+
+
+async def test_a_node_that_stops_saying_it_is_alive_is_taken_out(prefix: str) -> None:
+    a, b = (Cluster(REDIS, name, prefix, timeout_s=2) for name in "ab")
+    qa, qb = (RedisQueue(n.redis, n.node, SERVICES, prefix) for n in (a, b))
+    reaped: list[Reaped] = []
+
+    async def nothing(*_: Any) -> None:
+        return None
+
+    async def a_reaps(node: str) -> None:
+        reaped.append(await reap(qa, a, node, list(SERVICES)))
+
+    await a.start(nothing, nothing, a_reaps)
+    await b.start(nothing, nothing, nothing)
+    assert reaped == [Reaped("a")]  # a's own last run left nothing
+    reaped.clear()
+    await qb.enqueue("s3", "c3", "loan_signing", 0, 1.0)
+    await qa.enqueue("s4", "c4", "loan_signing", 0, 2.0)
+    await qb.enqueue("s1", "c1", "loan_signing", 0, 3.0)  # b's customer, ahead of a's
+    await qa.enqueue("s2", "c2", "loan_signing", 0, 4.0)
+    await qa.set_teller("ta", TellerStatus.AVAILABLE, ["loan_signing"])
+    assert (await qa.accept("ta", 5.0)).ticket.session_id == "s3"  # a call hosted on b
+    await b.host("s3")
+    await qb.set_teller("tb2", TellerStatus.AVAILABLE, ["loan_signing"])
+    assert (await qb.accept("tb2", 5.0)).ticket.session_id == "s4"  # b's teller, a's call
+    await a.host("s4")
+    await qb.set_teller("tb", TellerStatus.BUSY, ["general_enquiry"])
+    await b.arrived("bob")
+    await a.arrived("alice")
+
+    await _crash(b)
+    for _ in range(100):  # its key lasts 2 s; a looks every second
+        if reaped:
+            break
+        await asyncio.sleep(0.1)
+    try:
+        assert len(reaped) == 1
+        done = reaped[0]
+        assert done.node == "b"
+        assert [t.session_id for t in done.tickets] == ["s1"]
+        assert [(t.teller_id, t.session_id) for t in done.tellers] == [("tb", None),
+                                                                        ("tb2", "s4")]
+        assert done.calls == [("ta", "s3")]
+        assert (done.people, done.sessions) == (1, 1)
+        # what is left is a's, and works: ta is free and takes a's customer, not b's ghost
+        assert [t.session_id for t in await qa.waiting("loan_signing")] == ["s2"]
+        assert [t.teller_id for t in await qa.tellers()] == ["ta"]
+        ta = await qa.teller("ta")
+        assert ta is not None and (ta.status, ta.session_id) == (TellerStatus.AVAILABLE, None)
+        assert (await qa.accept("ta", 6.0)).ticket.session_id == "s2"
+        assert await a.homes() == {"s4": "a"}
+        assert await a.nodes() == ["a"]
+        await a.deliver("alice", {"type": "x"})  # still placed: a's people stay
+        assert await a.redis.hget(f"{prefix}where", "alice") == "a"
+        assert await a.redis.hget(f"{prefix}where", "bob") is None
+        await asyncio.sleep(1.5)
+        assert len(reaped) == 1  # once
+    finally:
+        await a.stop()

@@ -88,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
                 else:
                     await branch.from_node(kind, payload)
 
-            await cluster.start(from_node, branch.rebuild)
+            await cluster.start(from_node, branch.rebuild, branch.node_lost)
         await branch.start()
         expiry = asyncio.create_task(_expire_points(desk, settings.points_expiry_every_s))
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,8 @@ def _cluster(settings: Settings) -> tuple[QueueStore | None, Cluster | None]:
     if settings.database_url.startswith("sqlite"):
         log.warning("several nodes share Redis but this one keeps its records in SQLite: "
                     "the other nodes cannot see them; give every node the same --db")
-    cluster = Cluster(settings.redis, settings.node_name, settings.redis_prefix)
+    cluster = Cluster(settings.redis, settings.node_name, settings.redis_prefix,
+                      settings.node_timeout_s)
     queue = RedisQueue(cluster.redis, settings.node_name,
                        {s.id: s.handle_time_s for s in SERVICES.values()},
                        settings.redis_prefix)

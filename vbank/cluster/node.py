@@ -12,6 +12,10 @@ disappears or changes, each node puts its own part back (``on_reset``): its peop
 database, in their old order. Messages sent while Redis is away are lost (they are updates
 that the next one replaces, or a person's request that gets an error to retry); nothing in
 the database depends on them.
+
+Every node also says each second that it is alive (``alive:<node>``, lasting
+``timeout_s``); a node that stops saying so is taken out of the shared state by the first
+live node to notice (``on_dead``, see ``reaper``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,20 @@ end
 return 0
 """
 
+# everyone the directory places on node ARGV[1]: out (a person who meanwhile signed in
+# elsewhere is not, as each entry is read and removed in one step)
+_FORGET = """
+local gone = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i + 1] == ARGV[1] then
+    redis.call('HDEL', KEYS[1], all[i])
+    gone = gone + 1
+  end
+end
+return gone
+"""
+
 
 class ClusterError(VbankError):
     """Redis cannot be used at start-up."""
@@ -53,16 +71,21 @@ class ClusterError(VbankError):
 class Cluster:
     """This node's link to the others."""
 
-    def __init__(self, url: str, node: str, prefix: str = "vbank:") -> None:
+    def __init__(self, url: str, node: str, prefix: str = "vbank:",
+                 timeout_s: float = 15.0) -> None:
         self.url = url
         self.node = node
         self.prefix = prefix
+        #: a node silent this long is presumed dead and taken out of the shared state
+        self.timeout_s = timeout_s
         self.redis: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=5,
                                            socket_connect_timeout=2, health_check_interval=10)
         self._depart = self.redis.register_script(_DEPART)
+        self._forget = self.redis.register_script(_FORGET)
         self.epoch: str | None = None
         self._handler: Handler | None = None
         self._on_reset: Callable[[], Awaitable[None]] | None = None
+        self._on_dead: Callable[[str], Awaitable[None]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._serial: dict[str, asyncio.Future[None]] = {}
         self.resets = 0  # how many times Redis was found emptied (for tests and metrics)
@@ -70,11 +93,20 @@ class Cluster:
     def key(self, name: str) -> str:
         return self.prefix + name
 
-    async def start(self, handler: Handler, on_reset: Callable[[], Awaitable[None]]) -> None:
-        self._handler, self._on_reset = handler, on_reset
+    async def start(self, handler: Handler, on_reset: Callable[[], Awaitable[None]],
+                    on_dead: Callable[[str], Awaitable[None]]) -> None:
+        """Join the branch: first take out what a previous run of this node left (its
+        people, tellers and waiting customers are gone with its sockets), then listen."""
+        self._handler, self._on_reset, self._on_dead = handler, on_reset, on_dead
         try:
             await self.redis.ping()
             self.epoch = await self._current_epoch()
+            if await self.redis.exists(self.key(f"alive:{self.node}")):
+                log.warning("a node named %s said it was alive less than %.0f s ago: if it "
+                            "still runs, give this one another name (--node)", self.node,
+                            self.timeout_s)
+            await on_dead(self.node)
+            await self._beat()
         except RedisError as exc:
             raise ClusterError(f"Redis at {self.url} cannot be reached: {exc}") from exc
         subscribed = asyncio.Event()
@@ -86,7 +118,8 @@ class Cluster:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(RedisError):
+        with contextlib.suppress(RedisError):  # stopped, not dead: nothing to take out
+            await self.redis.srem(self.key("nodes"), self.node)
             await self.redis.delete(self.key(f"alive:{self.node}"))
         await self.redis.aclose()
 
@@ -113,8 +146,25 @@ class Cluster:
 
     async def nodes(self) -> list[str]:
         """The nodes alive now (each refreshes its key every second)."""
-        keys = [k async for k in self.redis.scan_iter(self.key("alive:*"))]
-        return sorted(k.rsplit(":", 1)[-1] for k in keys)
+        names = sorted(str(n) for n in await self.redis.smembers(self.key("nodes")))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(self.key(f"alive:{name}"))
+        return [n for n, alive in zip(names, await pipe.execute(), strict=True) if alive]
+
+    async def homes(self) -> dict[str, str]:
+        """Every session's hosting node."""
+        return {str(k): str(v) for k, v in (await self.redis.hgetall(self.key("home"))).items()}
+
+    async def forget_people(self, node: str) -> int:
+        """Take the people signed in on ``node`` out of the directory; how many."""
+        return int(await self._forget(keys=[self.key("where")], args=[node]))
+
+    async def unhost_all(self, session_ids: list[str]) -> int:
+        return int(await self.redis.hdel(self.key("home"), *session_ids)) if session_ids else 0
+
+    async def forget_node(self, node: str) -> None:
+        await self.redis.srem(self.key("nodes"), node)
 
     # ------------------------------------------------------------------- messages
     async def deliver(self, username: str, message: dict[str, Any]) -> None:
@@ -216,23 +266,53 @@ class Cluster:
         await self.redis.set(self.key("epoch"), secrets.token_hex(8), nx=True)
         return str(await self.redis.get(self.key("epoch")))
 
+    async def _beat(self) -> bool:
+        """Say this node is alive; False if its key had expired meanwhile (it was silent
+        for ``timeout_s``: the others may have taken its part out)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.key(f"alive:{self.node}"), "1", ex=max(1, round(self.timeout_s)),
+                 get=True)
+        pipe.sadd(self.key("nodes"), self.node)
+        before, _ = await pipe.execute()
+        return before is not None
+
     async def _watch(self) -> None:
+        lapsed = False
         while True:
             await asyncio.sleep(WATCH_S)
             try:
-                await self.redis.set(self.key(f"alive:{self.node}"), "1", ex=5)
+                lapsed = not await self._beat() or lapsed
                 epoch = await self._current_epoch()
-                if epoch == self.epoch:
-                    continue
-                log.warning("Redis lost the branch's state (restarted?): putting this "
-                            "node's part back")
-                assert self._on_reset is not None
-                await self._on_reset()
-                self.epoch = epoch  # only once all was put back: a failure retries
-                self.resets += 1
+                if epoch != self.epoch or lapsed:
+                    log.warning("Redis lost this node's part of the branch's state (%s): "
+                                "putting it back", "Redis restarted?" if epoch != self.epoch
+                                else f"silent for {self.timeout_s:.0f} s")
+                    assert self._on_reset is not None
+                    await self._on_reset()
+                    self.epoch, lapsed = epoch, False  # only once all was put back
+                    self.resets += 1
+                await self._reap()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 log.warning("Redis is not reachable: %s", exc)
             except Exception:
                 log.exception("putting this node's state back into Redis failed")
+
+    async def _reap(self) -> None:
+        """Take out the nodes that stopped saying they are alive (one node does each)."""
+        names = {str(n) for n in await self.redis.smembers(self.key("nodes"))}
+        alive = set(await self.nodes())
+        for name in sorted(names - alive - {self.node}):
+            lock = self.key(f"reaping:{name}")
+            if not await self.redis.set(lock, self.node, nx=True, ex=30):
+                continue  # another node is at it
+            log.warning("node %s has been silent for %.0f s: taking its part out",
+                        name, self.timeout_s)
+            assert self._on_dead is not None
+            try:
+                await self._on_dead(name)
+            except Exception:  # the lock lapses and some node tries again
+                log.exception("taking out node %s failed", name)
+            else:
+                await self.redis.delete(lock)

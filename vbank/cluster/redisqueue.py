@@ -269,9 +269,13 @@ class RedisQueue:
         return _teller(teller_id, fields) if fields else None
 
     async def tellers(self) -> list[Teller]:
+        return [_teller(name, row) for name, row in await self.teller_records()]
+
+    async def teller_records(self) -> list[tuple[str, dict[str, str]]]:
+        """Every teller's stored fields, including the node they are signed in on."""
         names = sorted(await self._call(self.redis.smembers(f"{self.prefix}tellers")))
         rows = await self._hashes("teller:", names)
-        return [_teller(name, row) for name, row in zip(names, rows, strict=True) if row]
+        return [(name, row) for name, row in zip(names, rows, strict=True) if row]
 
     async def remove_teller(self, teller_id: str) -> Teller | None:
         fields = await self._run("remove_teller", teller_id)
