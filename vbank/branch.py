@@ -246,6 +246,14 @@ class Branch:
                 live.grace.cancel()
                 live.grace = None
             welcome["session"] = await self._resume_info(live)
+        elif conn.role is Role.CUSTOMER and self.cluster is not None:
+            # reconnected to this node while their session lives on another
+            node, sid = await self._hosted_elsewhere(conn.username)
+            if node and sid:
+                answer = await self.cluster.ask(node, "reattach", customer=conn.username,
+                                                session_id=sid)
+                if answer and answer.get("session"):
+                    welcome["session"] = answer["session"]
         if conn.role is Role.TELLER:
             if await self.queue.teller(conn.username) is None:
                 known = [s for s in conn.skills if s in SERVICES]
@@ -279,10 +287,44 @@ class Branch:
         elif conn.role is Role.CUSTOMER:
             live = self.session_of_customer(conn.username)
             if live is not None:
-                live.customer_online = False
-                live.grace = asyncio.ensure_future(self._grace_then_end(live))
-                if live.teller:
-                    await self._send(live.teller, {"type": "peer", "state": "reconnecting"})
+                await self._customer_dropped(live)
+            elif self.cluster is not None:  # their session is hosted by another node
+                node, sid = await self._hosted_elsewhere(conn.username)
+                if node and sid:
+                    await self.cluster.tell(node, "customer_gone", customer=conn.username,
+                                            session_id=sid, via=self.cluster.node)
+
+    async def _customer_dropped(self, live: LiveSession) -> None:
+        """The customer's socket went: their session waits ``reconnect_grace_s`` for them."""
+        if not live.customer_online:
+            return
+        live.customer_online = False
+        live.grace = asyncio.ensure_future(self._grace_then_end(live))
+        if live.teller:
+            await self._send(live.teller, {"type": "peer", "state": "reconnecting"})
+
+    async def _hosted_elsewhere(self, customer: str) -> tuple[str | None, str | None]:
+        """With several nodes: the node hosting the customer's session and its id, when
+        that node is not this one."""
+        assert self.cluster is not None
+        sid = await self.cluster.session_of(customer)
+        node = await self.cluster.home_of(sid) if sid else None
+        return (node, sid) if node and node != self.cluster.node else (None, None)
+
+    async def reattach(self, customer: str, session_id: str) -> dict[str, Any]:
+        """The customer reconnected to another node: their session (hosted here) goes on,
+        reached through that node. A socket of theirs still open here is no longer theirs
+        (the caller closes it). Returns what their welcome says of the session."""
+        live = self.live.get(session_id)
+        if live is None or live.customer != customer:
+            return {}
+        if self.connections.pop(customer, None) is not None:
+            self.lobby.leave(customer)
+        live.customer_online = True
+        if live.grace is not None:
+            live.grace.cancel()
+            live.grace = None
+        return {"session": await self._resume_info(live)}
 
     def replaces(self, conn: Connection) -> Connection | None:
         """The older connection this one supersedes, if the person is signed in twice."""
@@ -318,7 +360,7 @@ class Branch:
         # Only now in the queue, and told so before any await: tellers and the digital
         # human's router cannot take a customer who has not yet heard they are queued.
         if self.cluster is not None:
-            await self.cluster.host(session_id)
+            await self.cluster.host(session_id, conn.username)
         live.ticket = await self.queue.enqueue(session_id, conn.username, service,
                                                priority_for_tier(conn.tier), self.queue.clock(),
                                                conn.display_name, conn.tier)
@@ -576,7 +618,7 @@ class Branch:
         with contextlib.suppress(QueueUnavailable):  # rebuilt without it: the row says ended
             await self.queue.remove(live.id)
         if self.cluster is not None:
-            await self.cluster.unhost(live.id)
+            await self.cluster.unhost(live.id, live.customer)
         if live.grace is not None and live.grace is not asyncio.current_task():
             live.grace.cancel()
         if live.teller:
@@ -791,6 +833,14 @@ class Branch:
             live = self.live.get(str(payload["session_id"]))
             if live is not None and live.teller == payload["teller"]:
                 await self._teller_dropped(live)
+        elif kind == "customer_gone":  # their socket on another node closed
+            assert self.cluster is not None
+            live = self.live.get(str(payload["session_id"]))
+            customer = str(payload["customer"])
+            if live is not None and live.customer == customer and \
+                    customer not in self.connections and \
+                    await self.cluster.where_is(customer) in (None, payload.get("via")):
+                await self._customer_dropped(live)
 
     async def rebuild(self) -> None:
         """Redis lost the branch's shared state (it restarted empty): put back this node's
@@ -812,7 +862,7 @@ class Branch:
             live = self.live.get(row.id)
             if live is None:
                 continue  # ended meanwhile
-            await self.cluster.host(live.id)
+            await self.cluster.host(live.id, live.customer)
             if live.state == "in_call" and live.teller:
                 await self.queue.bind(live.teller, live.id)
                 calls += 1
@@ -846,6 +896,13 @@ class Branch:
             elif sid:
                 await self.cluster.tell_home(sid, "teller_gone", session_id=sid,
                                              teller=teller.teller_id)
+        for person in done.people:  # a customer reached through it: gone with it
+            live = self.session_of_customer(person)
+            if live is not None and person not in self.connections:
+                await self._customer_dropped(live)
+            elif live is None and (sid := await self.cluster.session_of(person)):
+                await self.cluster.tell_home(sid, "customer_gone", customer=person,
+                                             session_id=sid, via=node)
         for teller_id, sid in done.calls:
             await self._send(teller_id, {"type": "ended", "session_id": sid,
                                          "outcome": outcome})

@@ -44,6 +44,7 @@ from tests.integration.test_mall_race import (
 )
 from vbank.bench.mall import postgres_database, postgres_unreachable
 from vbank.bench.queue_ws import Socket
+from vbank.headless import Participant
 from vbank.serverproc import ServerProcess, free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +105,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
     data = tmp_path_factory.mktemp("shared") / "data"  # recordings and keys: both nodes'
     env = {"VBANK_SECRET": secrets.token_urlsafe(32), "VBANK_DIGITAL_HUMAN": "true",
            "VBANK_TEST_MODE": "true", "VBANK_MEDIA_WORKERS": "1",
-           "VBANK_NODE_TIMEOUT_S": "4"}
+           "VBANK_NODE_TIMEOUT_S": "4", "VBANK_RECONNECT_GRACE_S": "6"}
     try:
         with postgres_database("vbank_nodes") as url:
             common = ("--db", url, "--redis", redis.url)
@@ -226,6 +227,46 @@ async def test_redis_restarted_empty_loses_nobody(nodes: Nodes) -> None:
     for customer, _ in customers:
         await customer.close()
     await teller.close()
+
+
+async def test_a_customer_who_reconnects_to_the_other_node_keeps_their_call(
+        nodes: Nodes) -> None:
+    tag = secrets.token_hex(3)
+    async with httpx.AsyncClient(base_url=nodes.one.url, timeout=30) as http:
+        admin = await login(http, "admin", "admin")
+        await _person(http, admin, "teller", f"rt-{tag}")
+        await _person(http, admin, "customer", f"rc-{tag}")
+    teller = Participant(nodes.two.url, f"rt-{tag}", "two-nodes-pw")
+    customer = Participant(nodes.one.url, f"rc-{tag}", "two-nodes-pw")
+    again = Participant(nodes.two.url, f"rc-{tag}", "two-nodes-pw")
+    try:
+        await teller.connect()
+        await teller.send({"type": "status", "status": "available",
+                           "skills": ["general_enquiry"]})
+        await teller.expect("teller")
+        await customer.connect()
+        await customer.send({"type": "join", "service": "general_enquiry"})
+        sid = (await customer.expect("queued"))["session_id"]  # hosted by node 1
+        await teller.send({"type": "accept"})
+        await teller.expect("paired", timeout=30, session_id=sid)
+        await customer.start_media(sid, None)
+        await teller.start_media(sid, None)
+
+        await customer.close()  # the customer's network drops ...
+        await teller.expect("peer", timeout=30, state="reconnecting")
+        welcome = await again.connect()  # ... and their page comes back through node 2
+        assert welcome["session"]["session_id"] == sid
+        assert welcome["session"]["state"] == "in_call"
+        await again.start_media(sid, None)  # the offer is answered by node 1, as is the media
+        await asyncio.sleep(8)  # past the grace period (6 s): the call did not end
+        assert not [m for m in teller.messages if m["type"] == "ended"]
+        await again.send({"type": "leave"})  # carried out by node 1 too
+        ended = await teller.expect("ended", timeout=30, session_id=sid)
+        assert ended["outcome"] == "customer_left"
+        await again.expect("ended", timeout=30, session_id=sid)
+    finally:
+        for person in (again, customer, teller):
+            await person.close()
 
 
 async def _queue(node: ServerProcess, admin: str, service: str) -> dict[str, Any]:

@@ -174,8 +174,11 @@ async def test_nodes_reach_people_signed_in_on_another_node_and_notice_redis_emp
     nodes = {name: Cluster(REDIS, name, prefix) for name in heard}
 
     def handler(name: str) -> Any:
-        async def handle(kind: str, payload: dict[str, Any]) -> None:
+        async def handle(kind: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+            if kind == "ping":
+                return {"pong": name, "echo": payload["n"]}
             heard[name].append((kind, payload))
+            return None
         return handle
 
     def on_reset(name: str) -> Any:
@@ -197,7 +200,8 @@ async def test_nodes_reach_people_signed_in_on_another_node_and_notice_redis_emp
         await nodes["a"].deliver("bob", {"type": "hello"})
         await nodes["a"].deliver("nobody", {"type": "lost"})
         await nodes["a"].broadcast("queue_changed", service="loan_signing")
-        await nodes["b"].host("s1")
+        await nodes["b"].host("s1", "bob")
+        assert await nodes["a"].session_of("bob") == "s1"
         await nodes["a"].tell_home("s1", "teller_gone", session_id="s1", teller="t")
         for _ in range(50):
             if len(heard["b"]) >= 3:
@@ -207,6 +211,9 @@ async def test_nodes_reach_people_signed_in_on_another_node_and_notice_redis_emp
                               ("queue_changed", {"service": "loan_signing"}),
                               ("teller_gone", {"session_id": "s1", "teller": "t"})]
         assert heard["a"] == []  # its own broadcast is not played back to it
+        # a question to another node gets what its handler returned; to none, nothing
+        assert await nodes["a"].ask("b", "ping", n=7) == {"pong": "b", "echo": 7}
+        assert await nodes["a"].ask("c", "ping", timeout=0.3, n=8) is None
         await nodes["b"].departed("bob")
         await nodes["a"].deliver("bob", {"type": "after"})
         # Redis emptied (as by a restart without persistence): every node puts its part back
@@ -261,10 +268,10 @@ async def test_a_node_that_stops_saying_it_is_alive_is_taken_out(prefix: str) ->
     await qa.enqueue("s2", "c2", "loan_signing", 0, 4.0)
     await qa.set_teller("ta", TellerStatus.AVAILABLE, ["loan_signing"])
     assert (await qa.accept("ta", 5.0)).ticket.session_id == "s3"  # a call hosted on b
-    await b.host("s3")
+    await b.host("s3", "c3")
     await qb.set_teller("tb2", TellerStatus.AVAILABLE, ["loan_signing"])
     assert (await qb.accept("tb2", 5.0)).ticket.session_id == "s4"  # b's teller, a's call
-    await a.host("s4")
+    await a.host("s4", "c4")
     await qb.set_teller("tb", TellerStatus.BUSY, ["general_enquiry"])
     await b.arrived("bob")
     await a.arrived("alice")
@@ -282,7 +289,7 @@ async def test_a_node_that_stops_saying_it_is_alive_is_taken_out(prefix: str) ->
         assert [(t.teller_id, t.session_id) for t in done.tellers] == [("tb", None),
                                                                         ("tb2", "s4")]
         assert done.calls == [("ta", "s3")]
-        assert (done.people, done.sessions) == (1, 1)
+        assert (done.people, done.sessions) == (["bob"], 1)
         # what is left is a's, and works: ta is free and takes a's customer, not b's ghost
         assert [t.session_id for t in await qa.waiting("loan_signing")] == ["s2"]
         assert [t.teller_id for t in await qa.tellers()] == ["ta"]
@@ -290,10 +297,9 @@ async def test_a_node_that_stops_saying_it_is_alive_is_taken_out(prefix: str) ->
         assert ta is not None and (ta.status, ta.session_id) == (TellerStatus.AVAILABLE, None)
         assert (await qa.accept("ta", 6.0)).ticket.session_id == "s2"
         assert await a.homes() == {"s4": "a"}
+        assert (await a.session_of("c3"), await a.session_of("c4")) == (None, "s4")
         assert await a.nodes() == ["a"]
-        await a.deliver("alice", {"type": "x"})  # still placed: a's people stay
-        assert await a.redis.hget(f"{prefix}where", "alice") == "a"
-        assert await a.redis.hget(f"{prefix}where", "bob") is None
+        assert (await a.where_is("alice"), await a.where_is("bob")) == ("a", None)
         await asyncio.sleep(1.5)
         assert len(reaped) == 1  # once
     finally:

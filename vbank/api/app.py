@@ -82,11 +82,14 @@ def create_app(settings: Settings) -> FastAPI:
         branch.rewards = app.state.rewards = Rewards(desk, app.state.mall, branch.send_to,
                                                      app.state.sessions)
         if cluster is not None:
-            async def from_node(kind: str, payload: dict[str, Any]) -> None:
+            async def from_node(kind: str, payload: dict[str, Any]) -> dict[str, Any] | None:
                 if kind == "forward":
                     await ws.forwarded(branch, payload)
+                elif kind == "reattach":
+                    return await ws.reattached(branch, payload)
                 else:
                     await branch.from_node(kind, payload)
+                return None
 
             await cluster.start(from_node, branch.rebuild, branch.node_lost)
         await branch.start()

@@ -62,9 +62,14 @@ ALLOWED: dict[str, tuple[Role, ...]] = {
     "move": (Role.CUSTOMER,),
     "lobby_leave": (Role.CUSTOMER,),
 }
-#: a teller's commands about their call: with several nodes, carried out by the node that
-#: hosts the call (``forwarded``), wherever the teller is signed in
-HOSTED = frozenset({"end", "offer", "start_flow", "push", "verify_identity", "advance"})
+#: a person's commands about their session: with several nodes, carried out by the node
+#: that hosts it (``forwarded``), wherever they are signed in
+HOSTED = {
+    Role.TELLER: frozenset({"end", "offer", "start_flow", "push", "verify_identity",
+                            "advance"}),
+    Role.CUSTOMER: frozenset({"join", "leave", "ask_for", "offer", "show_id", "sign",
+                              "answer", "acknowledge"}),
+}
 
 
 class WsConnection:
@@ -126,15 +131,31 @@ async def forwarded(branch: Branch, payload: dict[str, Any]) -> None:
         await conn.send(error("internal", "the branch could not do that; please try again"))
 
 
+async def reattached(branch: Branch, payload: dict[str, Any]) -> dict[str, Any]:
+    """A customer whose session is hosted here reconnected to another node: the session
+    goes on through it, and a socket of theirs still open here is closed as replaced."""
+    customer = str(payload["customer"])
+    older = branch.connections.get(customer)
+    answer = await branch.reattach(customer, str(payload["session_id"]))
+    if isinstance(older, WsConnection) and branch.connections.get(customer) is not older:
+        await older.close(REPLACED, "signed in elsewhere")
+    return answer
+
+
 async def _elsewhere(branch: Branch, conn: WsConnection | RemoteConnection) -> str | None:
-    """The node hosting this teller's call when it is not this one."""
-    if branch.cluster is None or isinstance(conn, RemoteConnection) \
-            or branch.session_of_teller(conn.username) is not None:
+    """The node hosting this person's call or (a customer's) session, when not this one."""
+    if branch.cluster is None or isinstance(conn, RemoteConnection):
         return None
-    teller = await branch.queue.teller(conn.username)
-    if teller is None or not teller.session_id:
+    if conn.role is Role.TELLER:
+        if branch.session_of_teller(conn.username) is not None:
+            return None
+        teller = await branch.queue.teller(conn.username)
+        sid = teller.session_id if teller is not None else None
+    elif branch.session_of_customer(conn.username) is not None:
         return None
-    node = await branch.cluster.home_of(teller.session_id)
+    else:
+        sid = await branch.cluster.session_of(conn.username)
+    node = await branch.cluster.home_of(sid) if sid else None
     return node if node and node != branch.cluster.node else None
 
 
@@ -177,7 +198,7 @@ async def _dispatch(branch: Branch, conn: WsConnection | RemoteConnection,
         raise BranchError("bad_message", f"unknown message type: {kind!r}")
     if conn.role not in ALLOWED[kind]:
         raise BranchError("wrong_role", f"a {conn.role.value} cannot send {kind}")
-    if kind in HOSTED and (node := await _elsewhere(branch, conn)) is not None:
+    if kind in HOSTED.get(conn.role, ()) and (node := await _elsewhere(branch, conn)):
         assert branch.cluster is not None
         await branch.cluster.tell(node, "forward", user=_who(conn), message=message)
         return

@@ -35,12 +35,13 @@ from vbank import VbankError
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+#: what a node does with a message from another: an answer for ``ask``, else None
+Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 #: how often each node checks the epoch and says it is alive
 WATCH_S = 1.0
 #: kinds handled in the order they arrive, one at a time per person (a teller's offer
 #: must be answered before their next command is carried out)
-SERIAL = frozenset({"forward"})
+SERIAL = frozenset({"forward", "reattach", "customer_gone"})
 
 _DEPART = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -50,15 +51,33 @@ return 0
 """
 
 # everyone the directory places on node ARGV[1]: out (a person who meanwhile signed in
-# elsewhere is not, as each entry is read and removed in one step)
+# elsewhere is not, as each entry is read and removed in one step); returns their names
 _FORGET = """
-local gone = 0
+local gone = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   if all[i + 1] == ARGV[1] then
     redis.call('HDEL', KEYS[1], all[i])
+    gone[#gone + 1] = all[i]
+  end
+end
+return gone
+"""
+
+# the sessions node ARGV[1] hosted: out of ``home``, and their customers out of ``customers``
+_UNHOST_NODE = """
+local hosted, gone = {}, 0
+local homes = redis.call('HGETALL', KEYS[1])
+for i = 1, #homes, 2 do
+  if homes[i + 1] == ARGV[1] then
+    hosted[homes[i]] = true
+    redis.call('HDEL', KEYS[1], homes[i])
     gone = gone + 1
   end
+end
+local customers = redis.call('HGETALL', KEYS[2])
+for i = 1, #customers, 2 do
+  if hosted[customers[i + 1]] then redis.call('HDEL', KEYS[2], customers[i]) end
 end
 return gone
 """
@@ -82,6 +101,8 @@ class Cluster:
                                            socket_connect_timeout=2, health_check_interval=10)
         self._depart = self.redis.register_script(_DEPART)
         self._forget = self.redis.register_script(_FORGET)
+        self._unhost_node = self.redis.register_script(_UNHOST_NODE)
+        self._asks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.epoch: str | None = None
         self._handler: Handler | None = None
         self._on_reset: Callable[[], Awaitable[None]] | None = None
@@ -131,18 +152,37 @@ class Cluster:
         await self._quietly(self._depart(keys=[self.key("where")],
                                          args=[username, self.node]))
 
-    async def host(self, session_id: str) -> None:
-        await self._quietly(self.redis.hset(self.key("home"), session_id, self.node))
+    async def host(self, session_id: str, customer: str) -> None:
+        """This node hosts ``customer``'s session ``session_id``."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.key("home"), session_id, self.node)
+        pipe.hset(self.key("customers"), customer, session_id)
+        await self._quietly(pipe.execute())
 
-    async def unhost(self, session_id: str) -> None:
+    async def unhost(self, session_id: str, customer: str) -> None:
         await self._quietly(self.redis.hdel(self.key("home"), session_id))
+        await self._quietly(self._depart(keys=[self.key("customers")],
+                                         args=[customer, session_id]))
+
+    async def session_of(self, customer: str) -> str | None:
+        """The customer's live session, on whichever node."""
+        return await self._look_up("customers", customer)
+
+    async def where_is(self, username: str) -> str | None:
+        """The node a person is signed in on."""
+        return await self._look_up("where", username)
 
     async def home_of(self, session_id: str) -> str | None:
+        """The node hosting a session."""
+        return await self._look_up("home", session_id)
+
+    async def _look_up(self, directory: str, name: str) -> str | None:
+        """An entry of the directory; None also while Redis is away."""
         try:
-            node = await self.redis.hget(self.key("home"), session_id)
+            value = await self.redis.hget(self.key(directory), name)
         except RedisError:
             return None
-        return str(node) if node else None
+        return str(value) if value else None
 
     async def nodes(self) -> list[str]:
         """The nodes alive now (each refreshes its key every second)."""
@@ -156,12 +196,14 @@ class Cluster:
         """Every session's hosting node."""
         return {str(k): str(v) for k, v in (await self.redis.hgetall(self.key("home"))).items()}
 
-    async def forget_people(self, node: str) -> int:
-        """Take the people signed in on ``node`` out of the directory; how many."""
-        return int(await self._forget(keys=[self.key("where")], args=[node]))
+    async def forget_people(self, node: str) -> list[str]:
+        """Take the people signed in on ``node`` out of the directory; who they were."""
+        return [str(n) for n in await self._forget(keys=[self.key("where")], args=[node])]
 
-    async def unhost_all(self, session_ids: list[str]) -> int:
-        return int(await self.redis.hdel(self.key("home"), *session_ids)) if session_ids else 0
+    async def unhost_node(self, node: str) -> int:
+        """Take the sessions ``node`` hosted out of the directory; how many."""
+        return int(await self._unhost_node(keys=[self.key("home"), self.key("customers")],
+                                           args=[node]))
 
     async def forget_node(self, node: str) -> None:
         await self.redis.srem(self.key("nodes"), node)
@@ -190,8 +232,28 @@ class Cluster:
         """To every other node."""
         await self._publish(self.key("all"), kind, payload)
 
-    async def _publish(self, channel: str, kind: str, payload: dict[str, Any]) -> None:
-        data = json.dumps({"kind": kind, "from": self.node, "payload": payload})
+    async def ask(self, node: str, kind: str, timeout: float = 5.0,
+                  **payload: Any) -> dict[str, Any] | None:
+        """Tell ``node`` and wait for what its handler returns; None if no answer came in
+        ``timeout`` (the node stopped, Redis is away)."""
+        ask = secrets.token_hex(8)
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._asks[ask] = answer
+        try:
+            await self._publish(self.key(f"node:{node}"), kind, payload, ask)
+            return await asyncio.wait_for(answer, timeout)
+        except TimeoutError:
+            log.warning("%s: node %s did not answer", kind, node)
+            return None
+        finally:
+            self._asks.pop(ask, None)
+
+    async def _publish(self, channel: str, kind: str, payload: dict[str, Any],
+                       ask: str = "") -> None:
+        envelope = {"kind": kind, "from": self.node, "payload": payload}
+        if ask:
+            envelope["ask"] = ask
+        data = json.dumps(envelope)
         try:
             await self.redis.publish(channel, data)
         except RedisError as exc:
@@ -226,19 +288,27 @@ class Cluster:
             envelope = json.loads(data)
             kind, sender = str(envelope["kind"]), str(envelope["from"])
             payload = dict(envelope["payload"])
+            ask = str(envelope.get("ask", ""))
         except (ValueError, KeyError, TypeError):
             log.warning("a malformed message between nodes was dropped")
             return
+        if kind == "answer":
+            waiting = self._asks.get(str(payload.get("ask")))
+            if waiting is not None and not waiting.done():
+                waiting.set_result(dict(payload.get("answer") or {}))
+            return
         if (sender == self.node and kind != "deliver") or self._handler is None:
             return  # our own broadcast
+        handling = self._handle(kind, payload, sender, ask)
         if kind in SERIAL:
             user = payload.get("user")
-            who = str(user.get("username")) if isinstance(user, dict) else sender
-            self._chain(who, self._handle(kind, payload))
+            who = str(user.get("username")) if isinstance(user, dict) else str(
+                payload.get("customer") or sender)
+            self._chain(who, handling)
         elif kind == "deliver":
-            await self._handle(kind, payload)  # in order, and quick
+            await handling  # in order, and quick
         else:
-            self._chain(secrets.token_hex(4), self._handle(kind, payload))
+            self._chain(secrets.token_hex(4), handling)
 
     def _chain(self, key: str, coro: Awaitable[None]) -> None:
         before = self._serial.get(key)
@@ -253,12 +323,16 @@ class Cluster:
         task.add_done_callback(lambda t: self._serial.pop(key, None)
                                if self._serial.get(key) is t else None)
 
-    async def _handle(self, kind: str, payload: dict[str, Any]) -> None:
+    async def _handle(self, kind: str, payload: dict[str, Any], sender: str,
+                      ask: str) -> None:
         assert self._handler is not None
+        answer: dict[str, Any] | None = None
         try:
-            await self._handler(kind, payload)
+            answer = await self._handler(kind, payload)
         except Exception:
             log.exception("handling %s from another node", kind)
+        if ask:
+            await self.tell(sender, "answer", ask=ask, answer=answer or {})
 
     # ---------------------------------------------------------------------- epoch
     async def _current_epoch(self) -> str:

@@ -36,8 +36,9 @@ class Reaped:
     tellers: list[Teller] = field(default_factory=list)
     #: (teller, session) for tellers of other nodes whose call it hosted, now freed
     calls: list[tuple[str, str]] = field(default_factory=list)
-    #: people and sessions it had in the directory
-    people: int = 0
+    #: the people signed in on it (a customer among them may have a call elsewhere)
+    people: list[str] = field(default_factory=list)
+    #: how many sessions it hosted
     sessions: int = 0
 
     def __bool__(self) -> bool:
@@ -66,6 +67,6 @@ async def reap(queue: RedisQueue, cluster: Cluster, node: str,
             if ticket.node == node and await queue.remove(ticket.session_id) is not None:
                 done.tickets.append(ticket)
     done.people = await cluster.forget_people(node)
-    done.sessions = await cluster.unhost_all(sorted(hosted))
+    done.sessions = await cluster.unhost_node(node)
     await cluster.forget_node(node)
     return done
