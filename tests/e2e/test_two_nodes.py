@@ -142,6 +142,9 @@ async def test_the_mall_race_split_across_both_nodes_sells_exactly_the_stock(
     async with httpx.AsyncClient(base_url=nodes.one.url, timeout=30, limits=limits) as one, \
             httpx.AsyncClient(base_url=nodes.two.url, timeout=30, limits=limits) as two:
         item, admin, tokens = await open_sale(one, stock, customers=12)
+        # both nodes with their connections open, so that the race starts even on both
+        await asyncio.gather(*(books_of(node, token, item) for token in tokens.values()
+                               for node in (one, two)))
         names = list(tokens)
         who = [names[i % len(names)] for i in range(requests)]
         answers = await asyncio.gather(*(

@@ -1,10 +1,14 @@
-"""Fixtures: a real ``vbank serve`` process, headless participants, VP8 test video."""
+"""Fixtures: a real ``vbank serve`` process, headless participants, VP8 test video, a key
+prefix of a test's own in the machine's Redis."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import secrets
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from vbank.rtc.ice import restrict_host_addresses
 from vbank.rtc.peer import encode_vp8_loop
@@ -27,3 +31,33 @@ def server(tmp_path) -> Iterator[ServerProcess]:  # type: ignore[no-untyped-def]
     proc = start_server(tmp_path / "data", env={"VBANK_RECONNECT_GRACE_S": "3"})
     yield proc
     proc.stop()
+
+
+#: the machine's Redis, for the tests of several nodes (skipped where none answers)
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+async def _reachable() -> str | None:
+    client = Redis.from_url(REDIS, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return f"Redis is not reachable at {REDIS}: {exc!r}"
+    finally:
+        await client.aclose()
+    return None
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """A key prefix of the test's own; its keys are deleted after it."""
+    why = await _reachable()
+    if why:
+        pytest.skip(why)
+    name = f"vbanktest:{secrets.token_hex(4)}:"
+    yield name
+    client = Redis.from_url(REDIS)
+    keys = [k async for k in client.scan_iter(f"{name}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()

@@ -36,22 +36,23 @@ def test_quiet_keys_are_forgotten() -> None:
     assert len(w) == 1
 
 
-def test_login_failures_block_the_user_and_the_address_and_a_success_does_not_count() -> None:
+async def test_login_failures_block_the_user_and_the_address_and_a_success_does_not_count(
+        ) -> None:
     limits = Limits(Settings(login_failures_per_user=2, login_failures_per_address=3,
                              logins_per_address_per_minute=1000))
     for _ in range(2):
-        assert limits.login_wait("Alice", "10.0.0.1") is None
-        limits.login_failed("Alice", "10.0.0.1")
-    assert limits.login_wait("alice", "10.0.0.2") is not None  # the name, however written
-    assert limits.login_wait("bob", "10.0.0.1") is None  # bob from there: 2 of 3 failures
-    limits.login_failed("bob", "10.0.0.1")
-    assert limits.login_wait("carol", "10.0.0.1") is not None  # the address is used up
-    assert limits.login_wait("carol", "10.0.0.9") is None
+        assert await limits.login_wait("Alice", "10.0.0.1") is None
+        await limits.login_failed("Alice", "10.0.0.1")
+    assert await limits.login_wait("alice", "10.0.0.2") is not None  # the name, however written
+    assert await limits.login_wait("bob", "10.0.0.1") is None  # bob from there: 2 of 3 failures
+    await limits.login_failed("bob", "10.0.0.1")
+    assert await limits.login_wait("carol", "10.0.0.1") is not None  # the address is used up
+    assert await limits.login_wait("carol", "10.0.0.9") is None
 
 
-def test_sockets_are_counted_per_address() -> None:
+async def test_sockets_are_counted_per_address() -> None:
     limits = Limits(Settings(ws_per_address=2))
-    assert limits.open_socket("a") and limits.open_socket("a")
-    assert not limits.open_socket("a") and limits.open_socket("b")
-    limits.close_socket("a")
-    assert limits.sockets("a") == 1 and limits.open_socket("a")
+    assert await limits.open_socket("a") and await limits.open_socket("a")
+    assert not await limits.open_socket("a") and await limits.open_socket("b")
+    await limits.close_socket("a")
+    assert limits.sockets("a") == 1 and await limits.open_socket("a")

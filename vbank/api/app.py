@@ -91,7 +91,12 @@ def create_app(settings: Settings) -> FastAPI:
                     await branch.from_node(kind, payload)
                 return None
 
-            await cluster.start(from_node, branch.rebuild, branch.node_lost)
+            async def rebuild() -> None:
+                await branch.rebuild()
+                await app.state.limits.rebuild()
+
+            app.state.limits.share(cluster.redis, settings.node_name, settings.redis_prefix)
+            await cluster.start(from_node, rebuild, branch.node_lost)
         await branch.start()
         expiry = asyncio.create_task(_expire_points(desk, settings.points_expiry_every_s))
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)

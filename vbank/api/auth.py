@@ -43,7 +43,7 @@ async def login(body: LoginCreate, db: DbDep, settings: SettingsDep,
                 request: Request) -> TokenPublic:
     limits: Limits = request.app.state.limits
     address = client_address(request)
-    wait = limits.login_wait(body.username, address)
+    wait = await limits.login_wait(body.username, address)
     if wait is not None:
         raise too_many("too many login attempts; try again later", wait)
     user = await repo.get_user(db, body.username)
@@ -51,7 +51,7 @@ async def login(body: LoginCreate, db: DbDep, settings: SettingsDep,
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None,
                                  body.password)
     if not ok or user is None:
-        limits.login_failed(body.username, address)
+        await limits.login_failed(body.username, address)
         raise unauthorized("wrong username or password")
     role = Role(user.role)
     return TokenPublic(access_token=issue_token(user.username, role, settings.secret,

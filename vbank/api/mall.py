@@ -234,7 +234,7 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, ma
                         503: {"description": "try again with the same key"}})
 async def redeem(body: RedemptionCreate, customer: CurrentCustomer, desk: DeskDep,
                  key: IdempotencyKey, request: Request, response: Response) -> RedemptionPublic:
-    wait = request.app.state.limits.redemptions.take(customer.username)
+    wait = await request.app.state.limits.redemptions.take(customer.username)
     if wait is not None:
         raise too_many("too many redemptions in a minute; try again later", wait)
     digest = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()

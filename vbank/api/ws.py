@@ -306,13 +306,13 @@ async def signaling(ws: WebSocket) -> None:
     if not origin_allowed(ws, settings):
         await ws.close(POLICY, "this page's origin may not open the branch's socket")
         return
-    if not limits.open_socket(address):
+    if not await limits.open_socket(address):
         await ws.close(POLICY, "too many connections from your address")
         return
     try:
         await _serve(ws, settings, branch)
     finally:
-        limits.close_socket(address)
+        await limits.close_socket(address)
 
 
 async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:

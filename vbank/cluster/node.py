@@ -1,17 +1,23 @@
 """Messages between the nodes of a branch, through Redis.
 
-Each node listens on its own channel (``<prefix>node:<name>``) and on one all nodes share
-(``<prefix>all``). Who is signed in where is the hash ``where`` (user → node), which node
-hosts a session is ``home`` (session → node). A message for a person signed in on another
-node goes to that node, which sends it on their socket; a teller's command about a call
-hosted elsewhere goes to the hosting node, which carries it out and answers the same way.
+Each node reads its own inbox, the stream ``<prefix>inbox:<name>``, and listens on a pub/sub
+channel all nodes share (``<prefix>all``) for updates anyone may miss (queue changes, the
+lobby's avatars). The inbox is a stream, not a channel, so that a message sent while its
+node is reconnecting to Redis waits for it instead of being dropped: an ``assigned`` lost
+that way would leave a teller busy with a customer nobody pairs them with.
+
+Who is signed in where is the hash ``where`` (user → node), which node hosts a session is
+``home`` (session → node), each customer's live session is ``customers`` (customer →
+session). A message for a person signed in on another node goes to that node, which sends it
+on their socket; a person's command about a session hosted elsewhere goes to the hosting
+node, which carries it out and answers the same way.
 
 Redis may restart and lose everything. Every node watches a random ``epoch`` key: when it
 disappears or changes, each node puts its own part back (``on_reset``): its people in
 ``where``, its sessions in ``home``, its tellers, and its waiting customers, read from the
-database, in their old order. Messages sent while Redis is away are lost (they are updates
-that the next one replaces, or a person's request that gets an error to retry); nothing in
-the database depends on them.
+database, in their old order. Messages sent while Redis itself is away are lost (they are
+updates that the next one replaces, or a person's request that gets an error to retry);
+nothing in the database depends on them.
 
 Every node also says each second that it is alive (``alive:<node>``, lasting
 ``timeout_s``); a node that stops saying so is taken out of the shared state by the first
@@ -42,6 +48,8 @@ WATCH_S = 1.0
 #: kinds handled in the order they arrive, one at a time per person (a teller's offer
 #: must be answered before their next command is carried out)
 SERIAL = frozenset({"forward", "reattach", "customer_gone"})
+#: a node's inbox keeps about this many messages at most (one that stopped reading)
+INBOX_MAX = 10_000
 
 _DEPART = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -98,7 +106,8 @@ class Cluster:
         #: a node silent this long is presumed dead and taken out of the shared state
         self.timeout_s = timeout_s
         self.redis: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=5,
-                                           socket_connect_timeout=2, health_check_interval=10)
+                                           socket_connect_timeout=2, health_check_interval=10,
+                                           client_name=f"vbank-{node}")
         self._depart = self.redis.register_script(_DEPART)
         self._forget = self.redis.register_script(_FORGET)
         self._unhost_node = self.redis.register_script(_UNHOST_NODE)
@@ -132,6 +141,7 @@ class Cluster:
             raise ClusterError(f"Redis at {self.url} cannot be reached: {exc}") from exc
         subscribed = asyncio.Event()
         self._tasks = [asyncio.create_task(self._listen(subscribed)),
+                       asyncio.create_task(self._read_inbox()),
                        asyncio.create_task(self._watch())]
         await asyncio.wait_for(subscribed.wait(), 10)
 
@@ -141,7 +151,8 @@ class Cluster:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(RedisError):  # stopped, not dead: nothing to take out
             await self.redis.srem(self.key("nodes"), self.node)
-            await self.redis.delete(self.key(f"alive:{self.node}"))
+            await self.redis.delete(self.key(f"alive:{self.node}"),
+                                    self.key(f"sockets:{self.node}"))
         await self.redis.aclose()
 
     # ------------------------------------------------------------------ directory
@@ -207,6 +218,7 @@ class Cluster:
 
     async def forget_node(self, node: str) -> None:
         await self.redis.srem(self.key("nodes"), node)
+        await self.redis.delete(self.key(f"sockets:{node}"), self.key(f"inbox:{node}"))
 
     # ------------------------------------------------------------------- messages
     async def deliver(self, username: str, message: dict[str, Any]) -> None:
@@ -220,7 +232,8 @@ class Cluster:
             await self.tell(str(node), "deliver", to=username, message=message)
 
     async def tell(self, node: str, kind: str, **payload: Any) -> None:
-        await self._publish(self.key(f"node:{node}"), kind, payload)
+        """Into ``node``'s inbox."""
+        await self._post(node, kind, payload)
 
     async def tell_home(self, sid: str, kind: str, **payload: Any) -> None:
         """To the node hosting session ``sid``, if another."""
@@ -240,7 +253,7 @@ class Cluster:
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._asks[ask] = answer
         try:
-            await self._publish(self.key(f"node:{node}"), kind, payload, ask)
+            await self._post(node, kind, payload, ask)
             return await asyncio.wait_for(answer, timeout)
         except TimeoutError:
             log.warning("%s: node %s did not answer", kind, node)
@@ -248,14 +261,24 @@ class Cluster:
         finally:
             self._asks.pop(ask, None)
 
-    async def _publish(self, channel: str, kind: str, payload: dict[str, Any],
-                       ask: str = "") -> None:
+    def _envelope(self, kind: str, payload: dict[str, Any], ask: str = "") -> str:
         envelope = {"kind": kind, "from": self.node, "payload": payload}
         if ask:
             envelope["ask"] = ask
-        data = json.dumps(envelope)
+        return json.dumps(envelope)
+
+    async def _post(self, node: str, kind: str, payload: dict[str, Any],
+                    ask: str = "") -> None:
         try:
-            await self.redis.publish(channel, data)
+            await self.redis.xadd(self.key(f"inbox:{node}"),
+                                  {"m": self._envelope(kind, payload, ask)},
+                                  maxlen=INBOX_MAX, approximate=True)
+        except RedisError as exc:
+            log.warning("%s to node %s is lost: %s", kind, node, exc)
+
+    async def _publish(self, channel: str, kind: str, payload: dict[str, Any]) -> None:
+        try:
+            await self.redis.publish(channel, self._envelope(kind, payload))
         except RedisError as exc:
             log.warning("%s to %s is lost: %s", kind, channel, exc)
 
@@ -267,8 +290,28 @@ class Cluster:
             log.warning("Redis is not reachable: %s", exc)
 
     # -------------------------------------------------------------------- listening
+    async def _read_inbox(self) -> None:
+        """This node's messages, in the order sent; what came while Redis could not be
+        reached is read once it can (from the last one read). Read ones are trimmed off."""
+        inbox, last = self.key(f"inbox:{self.node}"), "0-0"
+        while True:
+            try:
+                batches: Any = await self.redis.xread({inbox: last}, count=100,
+                                                      block=round(WATCH_S * 1000))
+                for _, entries in batches or []:
+                    for entry_id, fields in entries:
+                        last = str(entry_id)
+                        await self._receive(str(fields.get("m", "")))
+                if batches:
+                    await self.redis.xtrim(inbox, minid=last)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("reading this node's messages: %s; again in a moment", exc)
+                await asyncio.sleep(WATCH_S / 2)
+
     async def _listen(self, subscribed: asyncio.Event) -> None:
-        channels = (self.key(f"node:{self.node}"), self.key("all"))
+        channels = (self.key("all"),)
         while True:
             try:
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
