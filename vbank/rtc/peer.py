@@ -12,9 +12,8 @@ import contextlib
 import fractions
 import math
 import time
-import weakref
 from collections import deque
-from typing import Any, ClassVar
+from typing import Any
 
 import av
 import numpy as np
@@ -205,17 +204,10 @@ def _tone() -> list[bytes]:
 class HeadlessPeer:
     """One participant's peer connection to the server, sending and receiving."""
 
-    #: peers not closed yet, by the loop they run on (a test harness closes what a failed
-    #: test left: aiortc's decoder threads would otherwise keep the process from exiting)
-    _open: ClassVar[weakref.WeakKeyDictionary[HeadlessPeer, asyncio.AbstractEventLoop]] = \
-        weakref.WeakKeyDictionary()
-
     def __init__(self, video_frames: list[bytes] | None, fps: int = 15,
                  ice_servers: list[str] | None = None, audio: bool = True,
                  voice: MediaStreamTrack | None = None) -> None:
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers or []))
-        with contextlib.suppress(RuntimeError):  # made outside a loop: not followed
-            HeadlessPeer._open[self] = asyncio.get_running_loop()
         self.reception = Reception()
         self.pc.on("track", self.reception.consume)
         if voice is not None:
@@ -241,11 +233,5 @@ class HeadlessPeer:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
-        HeadlessPeer._open.pop(self, None)
         await self.reception.stop()
         await self.pc.close()
-
-    @classmethod
-    def left_open(cls, loop: asyncio.AbstractEventLoop) -> list[HeadlessPeer]:
-        """The peers on ``loop`` that nobody closed."""
-        return [peer for peer, on in list(cls._open.items()) if on is loop]
