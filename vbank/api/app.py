@@ -38,6 +38,7 @@ from vbank.limits import Limits
 from vbank.rewards import Rewards
 from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
+from vbank.store import repo
 from vbank.store.db import make_engine, sessionmaker
 from vbank.store.demo import load_demo
 from vbank.store.evidence import branch_key, seal_session
@@ -60,12 +61,12 @@ def create_app(settings: Settings) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.sessions = sessionmaker(engine)
         app.state.mall = load_mall(settings.mall or MALL_PATH)
-        if settings.demo:
-            async with app.state.sessions.begin() as db:
+        async with app.state.sessions.begin() as db:  # one node at a time
+            await repo.seeding(db)
+            if settings.demo:
                 await load_demo(db)
                 await ensure_items(db, list(app.state.mall.items.values()))
-        async with app.state.sessions.begin() as db:  # lottery prize pools, once
-            await ensure_prizes(db, list(app.state.mall.lotteries.values()))
+            await ensure_prizes(db, list(app.state.mall.lotteries.values()))  # once
         app.state.desk = desk = PointsDesk(settings.database_url, app.state.mall)
         desk.start()
         queue, cluster = _cluster(settings)

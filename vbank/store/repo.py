@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,18 @@ from vbank.store.models import (
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: the advisory lock nodes take while they seed the database at start (any fixed number)
+SEEDING_LOCK = 0x7662616E6B  # "vbank"
+
+
+async def seeding(db: AsyncSession) -> None:
+    """Hold the seeding lock until this transaction ends: several nodes starting at once
+    with ``--demo`` add the demo users, items and prize pools one after the other, each
+    seeing what the previous one added (PostgreSQL; SQLite serves one node)."""
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEEDING_LOCK})
 
 
 async def add_user(db: AsyncSession, username: str, password_hash: str, role: str,
