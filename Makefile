@@ -36,6 +36,7 @@ $(VENV)/.stamp-deps: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps pipecat-ai==1.14.0  # for Smart Turn v3's ONNX file only
 	touch $@
 
 # apt-get only for what is absent; never a browser download.

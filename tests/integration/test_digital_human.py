@@ -11,6 +11,7 @@ import numpy as np
 from vbank.headless import Participant
 from vbank.scenario.hearing import Ear
 from vbank.serverproc import start_server
+from vbank.speech.conditions import real_clips
 from vbank.speech.tracks import SpeechTrack
 from vbank.speech.tts import PiperSynthesizer
 
@@ -67,7 +68,7 @@ async def test_digital_human_greets_answers_and_hands_over(tmp_path: Path,
         server.stop()
 
 
-async def test_a_long_wait_goes_to_the_digital_human_and_noise_gets_a_polite_repeat(
+async def test_a_long_wait_goes_to_the_digital_human_who_ignores_noise_and_asks_again(
         tmp_path: Path, video: list[bytes]) -> None:
     server = start_server(tmp_path, env={"VBANK_DIGITAL_HUMAN": "true",
                                          "VBANK_MEDIA_WORKERS": "1",
@@ -93,6 +94,13 @@ async def test_a_long_wait_goes_to_the_digital_human_and_noise_gets_a_polite_rep
         mark = len(c.messages)
         rng = np.random.default_rng(5)
         mouth.play((rng.standard_normal(48000) * 6000).astype(np.int16))  # a second of noise
+        await asyncio.sleep(4)  # noise is no speech: no turn, no answer, nothing interrupted
+        assert [m for m in c.messages[mark:] if m.get("type") == "caption"] == []
+        # a real person saying something the assistant cannot help with gets asked again
+        sentence = next(clip for clip in real_clips() if clip.name == "librivox-0880")
+        mouth.play(sentence.pcm)
+        heard = await c.expect("caption", after=mark, speaker="customer", timeout=20)
+        assert "young man" in heard["text"].lower()
         await c.expect("caption", after=mark, speaker="digital_human", timeout=20,
                        where=lambda m: "say it again" in m["text"])
         await c.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from vbank.speech.asr import snap, word_distance
-from vbank.speech.audio import FRAME_SAMPLES, RATE, frames_of, resample
+from vbank.speech.audio import FRAME_SAMPLES, RATE, resample
 from vbank.speech.tts import split_clauses
-from vbank.speech.turns import TurnDetector, TurnEnded, TurnStarted
+from vbank.speech.turns import TurnDetector, TurnEnded, TurnPaused, TurnStarted
 
 FRAME_S = FRAME_SAMPLES / RATE
 
@@ -17,37 +17,86 @@ def tone(seconds: float, amplitude: int = 6000) -> np.ndarray:
     return (amplitude * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
 
 
-def quiet(seconds: float) -> np.ndarray:
-    rng = np.random.default_rng(1)
-    return (rng.standard_normal(int(seconds * RATE)) * 30).astype(np.int16)
-
-
-def run(detector: TurnDetector, pcm: np.ndarray) -> list[object]:
+def run(detector: TurnDetector, speech: list[float],
+        verdicts: dict[int, bool] | None = None) -> list[object]:
+    """Feed one frame per probability; answer the n-th pause with ``verdicts[n]``."""
     events: list[object] = []
-    for i, frame in enumerate(frames_of(pcm)):
-        events += detector.feed(frame, i * FRAME_S)
+    pauses = 0
+    frame = np.zeros(FRAME_SAMPLES, np.int16)
+    for i, p in enumerate(speech):
+        for event in detector.feed(frame, i * FRAME_S, p):
+            events.append(event)
+            if isinstance(event, TurnPaused) and verdicts is not None:
+                pauses += 1
+                if pauses in verdicts:
+                    events += detector.verdict(event.seq, verdicts[pauses])
     return events
 
 
-def test_a_turn_starts_with_speech_and_ends_after_trailing_silence() -> None:
-    events = run(TurnDetector(end_silence_s=0.4), np.concatenate([quiet(1), tone(1.2), quiet(1)]))
-    assert [type(e) for e in events] == [TurnStarted, TurnEnded]
-    started, ended = events
+def frames(seconds: float, p: float) -> list[float]:
+    return [p] * round(seconds / FRAME_S)
+
+
+def kinds(events: list[object]) -> list[type]:
+    return [type(e) for e in events]
+
+
+def test_a_finished_sentence_ends_at_the_first_short_pause() -> None:
+    events = run(TurnDetector(), frames(1, 0.0) + frames(1.2, 0.9) + frames(1, 0.0), {1: True})
+    assert kinds(events) == [TurnStarted, TurnPaused, TurnEnded]
+    started, _, ended = events
     assert isinstance(started, TurnStarted) and isinstance(ended, TurnEnded)
     assert abs(started.at - 1.0) < 0.1
-    assert abs(ended.ended - 2.2) < 0.1
-    assert len(ended.pcm) / RATE >= 1.2
+    assert abs(ended.ended - 2.2) < 0.05 and ended.reason == "complete"
+    assert len(ended.pcm) / RATE >= 1.2 + 0.2  # the speech and the pause that ended it
 
 
-def test_clicks_and_steady_noise_open_no_turn() -> None:
-    click = np.concatenate([quiet(0.5), tone(0.03), quiet(0.5)])
-    assert run(TurnDetector(), click) == []
-    assert run(TurnDetector(), quiet(3)) == []
+def test_a_thinking_pause_judged_unfinished_keeps_the_turn_open() -> None:
+    speech = frames(0.5, 0.0) + frames(1, 0.9) + frames(0.7, 0.1) + frames(1, 0.9) + \
+        frames(1, 0.0)
+    events = run(TurnDetector(), speech, {1: False, 2: True})
+    assert kinds(events) == [TurnStarted, TurnPaused, TurnPaused, TurnEnded]
+    ended = events[-1]
+    assert isinstance(ended, TurnEnded) and abs(ended.ended - 3.2) < 0.05
+
+
+def test_an_unfinished_verdict_still_ends_the_turn_after_the_longest_pause() -> None:
+    detector = TurnDetector(max_pause_s=1.2)
+    events = run(detector, frames(0.2, 0.0) + frames(1, 0.9) + frames(2, 0.0), {1: False})
+    assert kinds(events) == [TurnStarted, TurnPaused, TurnEnded]
+    ended = events[-1]
+    assert isinstance(ended, TurnEnded) and ended.reason == "pause"
+    assert abs(ended.ended - 1.2) < 0.05
+
+
+def test_a_verdict_that_comes_after_the_caller_spoke_again_is_ignored() -> None:
+    detector = TurnDetector()
+    events = run(detector, frames(1, 0.9) + frames(0.3, 0.0))
+    pause = events[-1]
+    assert isinstance(pause, TurnPaused)
+    run_on = [detector.feed(np.zeros(FRAME_SAMPLES, np.int16), 1.3 + i * FRAME_S, 0.9)
+              for i in range(5)]
+    assert not any(run_on)
+    assert detector.verdict(pause.seq, True) == []
+    assert detector.speaking
+
+
+def test_without_an_end_of_turn_model_silence_alone_ends_a_turn() -> None:
+    detector = TurnDetector(judged=False, fallback_pause_s=0.6)
+    events = run(detector, frames(1, 0.9) + frames(1, 0.0))
+    assert kinds(events) == [TurnStarted, TurnEnded]
+    ended = events[-1]
+    assert isinstance(ended, TurnEnded) and ended.reason == "pause"
+
+
+def test_clicks_coughs_and_doubtful_frames_open_no_turn() -> None:
+    assert run(TurnDetector(), frames(0.5, 0.0) + frames(0.06, 0.95) + frames(0.5, 0.0)) == []
+    assert run(TurnDetector(), frames(3, 0.4)) == []  # never clearly speech
 
 
 def test_a_customer_talking_on_is_cut_into_turns() -> None:
-    events = run(TurnDetector(max_turn_s=2.0), np.concatenate([quiet(0.5), tone(5), quiet(1)]))
-    assert sum(isinstance(e, TurnEnded) for e in events) >= 2
+    events = run(TurnDetector(max_turn_s=2.0), frames(0.5, 0.0) + frames(5, 0.9))
+    assert sum(isinstance(e, TurnEnded) and e.reason == "long" for e in events) >= 2
 
 
 def test_clauses_split_at_punctuation_in_both_scripts() -> None:

@@ -99,7 +99,7 @@ class MediaNode:
             if role not in call.ears:
                 from vbank.speech.ears import LegEar, shared_ear
 
-                await asyncio.to_thread(shared_ear)  # loads PocketSphinx once, off the loop
+                await asyncio.to_thread(shared_ear)  # loads the models once, off the loop
 
                 session_id = call.session_id
                 call.ears[role] = LegEar(

@@ -22,11 +22,41 @@ from vbank.domain.quality import word_distance
 from vbank.speech import SpeechError
 from vbank.speech.audio import RATE, Pcm
 
-WORD = re.compile(r"[a-z']+|[^\sa-z'.,!?;:]+")
+WORD = re.compile(r"[a-z']+|[0-9]+|[^\sa-z0-9'.,!?;:\-–—]+")
+#: how recognisers write what people say ("Mr." for "mister", "10" for "ten"), as words
+SPOKEN = {"mr": "mister", "mrs": "missus", "dr": "doctor", "ok": "okay", "st": "saint"}
+ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+        "eighteen", "nineteen"]
+TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def number_words(n: int) -> list[str]:
+    """0-9999 as spoken English words; longer digit strings digit by digit."""
+    if n < 20:
+        return [ONES[n]]
+    if n < 100:
+        return [TENS[n // 10]] + (number_words(n % 10) if n % 10 else [])
+    if n < 1000:
+        rest = number_words(n % 100) if n % 100 else []
+        return [ONES[n // 100], "hundred", *rest]
+    if n < 10000:
+        rest = number_words(n % 1000) if n % 1000 else []
+        return [*number_words(n // 1000), "thousand", *rest]
+    return [ONES[int(d)] for d in str(n)]
 
 
 def words_of(text: str) -> list[str]:
-    return WORD.findall(text.lower())
+    """The spoken words of ``text``: lower case, no punctuation, numbers and common
+    abbreviations written out, hyphenated words apart ("cold-hearted" is two words)."""
+    out: list[str] = []
+    for token in WORD.findall(text.lower()):
+        if token.isdigit():
+            out += number_words(int(token)) if len(token) <= 4 else \
+                [ONES[int(d)] for d in token]
+        else:
+            out.append(SPOKEN.get(token, token))
+    return out
 
 
 class KeyphraseSpotter:

