@@ -23,13 +23,7 @@ from typing import Any
 import numpy as np
 
 from vbank.domain.quality import contains
-from vbank.speech.asr import (
-    KeyphraseSpotter,
-    PocketSphinxRecognizer,
-    Recognizer,
-    VoskRecognizer,
-    words_of,
-)
+from vbank.speech.asr import KeyphraseSpotter, Recognizer, VoskRecognizer, words_of
 from vbank.speech.audio import Pcm, rms_dbfs
 
 #: a frame quieter than this is a pause
@@ -115,7 +109,8 @@ def utterances(audio: Iterable[tuple[float, Pcm]]) -> list[tuple[float, float, P
 
 
 class Ear:
-    """Recognises received audio for ``heard:`` expectations.
+    """Recognises received audio for ``heard:`` expectations (English: Whisper, as the
+    digital human hears; the keyphrase spotter biases toward the words expected).
 
     ASR holds the GIL for about a fifth of real time; the runner therefore keeps its ear in
     a process of its own (:func:`hears_in_process`) so its WebRTC timing never suffers.
@@ -126,7 +121,9 @@ class Ear:
         self._recognizer: Recognizer
         self._spotter: KeyphraseSpotter | None = None
         if language == "en":
-            self._recognizer = PocketSphinxRecognizer()
+            from vbank.speech.whisper import WhisperRecognizer
+
+            self._recognizer = WhisperRecognizer()  # the digital human's own recogniser
             self._spotter = KeyphraseSpotter()
         elif vosk_model is None:
             raise RuntimeError(
