@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from vbank.headless import Participant
+from vbank.rtc.peer import HeadlessPeer, Reception
+from vbank.scenario.actors import Actor
 from vbank.serverproc import start_server
+from vbank.speech.audio import FRAME_SAMPLES
+from vbank.speech.conditions import read_wav, real_folder, speech_span
 
 TELLER_CALL = """\
 scenario: teller-call
@@ -158,3 +166,60 @@ def test_a_run_passes_what_happened_and_fails_what_did_not(tmp_path: Path) -> No
     assert turn["text"] == "Here is my identity card." and turn["voice_to_voice_ms"] > 0
     failed = report["scenarios"][1]["steps"][-1]
     assert not failed["ok"] and failed["line"] == 11 and "interest rate" in failed["action"]
+
+
+def envelope(pcm: np.ndarray) -> np.ndarray:
+    """Loudness of each 20 ms frame in dB, floored at -60."""
+    x = pcm.astype(np.float64)
+    frames = x[:len(x) // FRAME_SAMPLES * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES)
+    return np.maximum(10 * np.log10(np.mean(frames ** 2, axis=1) / 32768 ** 2 + 1e-12), -60)
+
+
+def likeness(sent: np.ndarray, received: np.ndarray) -> tuple[float, int]:
+    """The best correlation of the sent envelope with a stretch of the received one, and
+    the frame of the received audio where that stretch starts."""
+    a, b = envelope(sent), envelope(received)
+    return max((float(np.corrcoef(a, b[lag:lag + len(a)])[0, 1]), lag)
+               for lag in range(len(b) - len(a) + 1))
+
+
+async def test_play_sends_the_recording_over_webrtc_as_a_turn() -> None:
+    """``{play: FILE.wav}``: the file's own audio arrives at the far end of a real peer
+    connection, and the turn is timed from the end of its speech, not of the file (which
+    ends with 0.4 s of silence)."""
+    recording = real_folder() / "goforward.wav"
+    actor = Actor("customer", {"kind": "customer"}, "http://127.0.0.1:9", "u", "p", [],
+                  voice=None)  # type: ignore[arg-type]  # a recording needs no synthesizer
+    sender = HeadlessPeer(None, voice=actor.voice)
+    receiver, reception = RTCPeerConnection(), Reception()
+    receiver.on("track", reception.consume)
+    try:
+        await receiver.setRemoteDescription(RTCSessionDescription(await sender.offer(),
+                                                                  "offer"))
+        await receiver.setLocalDescription(await receiver.createAnswer())
+        await sender.accept(receiver.localDescription.sdp)
+        await sender.wait_connected()
+        actor.participant = Participant(actor.server, "u", "p")
+        actor.participant.peer = sender
+        turn = await actor.play(recording, 4)
+        await asyncio.sleep(0.5)  # the last packets on their way
+        arrivals = list(reception.audio)
+    finally:
+        actor.voice.stop()
+        await sender.close()
+        await receiver.close()
+        await reception.stop()
+    assert actor.turns == [turn] and (turn.step, turn.text) == (4, "goforward.wav")
+    assert all(len(pcm) == FRAME_SAMPLES for _, pcm in arrivals)  # one entry a frame
+    received = np.concatenate([pcm for _, pcm in arrivals])
+    sent = read_wav(recording)
+    similar, lag = likeness(sent, received)
+    assert similar > 0.9
+    # the measure tells files apart: another person's words do not look like these
+    assert likeness(read_wav(real_folder() / "librivox-0930.wav")[:len(sent)], received)[0] \
+        < 0.6
+    # the speech's last frame arrived when the turn says the speech ended (plus the
+    # network's few tens of ms), not when the file's trailing silence did, 0.4 s later
+    last = speech_span(sent)[1] // FRAME_SAMPLES - 1
+    arrived = arrivals[lag + last][0]
+    assert -0.05 < arrived - turn.spoken_end < 0.25, arrived - turn.spoken_end

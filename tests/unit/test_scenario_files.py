@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vbank.scenario import ScenarioError
 from vbank.scenario.model import load
+from vbank.scenario.runner import describe, run
+from vbank.speech.audio import RATE
+from vbank.speech.conditions import write_wav
 
 SPEC_EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios" / \
     "loan-signing-digital-human.yaml"
@@ -169,3 +174,72 @@ def test_the_shipped_scenarios_are_valid() -> None:
     # one of them earns points in the branch and spends them in the mall
     assert any(s.setup.get("mall_items") and any(step.action == "redeem" for step in s.steps)
                for s in scenarios)
+
+
+PLAY = """\
+scenario: play
+service: loan_signing
+actors:
+  customer: {kind: customer, name: Li Wei}
+  teller: {kind: teller, name: Wang Fang}
+steps:
+  - customer: join
+  - teller: accept
+  - customer: {play: audio/words.wav}
+  - teller: {play: audio/words.wav}
+"""
+
+
+@pytest.fixture
+def recording(tmp_path: Path) -> Path:
+    """A short WAV file at ``audio/words.wav`` beside the scenario file."""
+    (tmp_path / "audio").mkdir()
+    tone = (8000 * np.sin(np.arange(RATE // 2) * 2 * np.pi * 300 / RATE)).astype(np.int16)
+    write_wav(tmp_path / "audio" / "words.wav", tone, 16000)
+    return tmp_path / "audio" / "words.wav"
+
+
+def test_a_recording_is_found_beside_the_scenario_file(tmp_path: Path, recording: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(recording.parent)  # not where the file is looked for
+    scenario = load(write(tmp_path, PLAY))
+    customer, teller = scenario.steps[2:]
+    assert (customer.actor, customer.action, customer.line) == ("customer", "play", 9)
+    assert customer.argument == teller.argument == str(recording.resolve())
+    assert describe(customer) == "play words.wav"
+    lobby = PLAY.replace("name: Li Wei}", "name: Li Wei, client: lobby3d}")
+    assert load(write(tmp_path, lobby)).steps[2].action == "play"  # the 3D client speaks too
+
+
+@pytest.mark.parametrize("change,line,reason", [
+    (("{play: audio/words.wav}\n  - teller", "{play: audio/gone.wav}\n  - teller"), 9,
+     "play: no file audio/gone.wav (looked for "),
+    (("{play: audio/words.wav}\n  - teller", "{play: audio/notes.txt}\n  - teller"), 9,
+     "play: audio/notes.txt is not a PCM WAV file (file does not start with RIFF id)"),
+    (("teller: {play: audio/words.wav}", "teller: {play: audio/silent.wav}"), 10,
+     "play: audio/silent.wav holds no audio"),
+    (("teller: {play: audio/words.wav}", "teller: {play: audio}"), 10,
+     "play: cannot read audio: Is a directory"),
+    (("teller: {play: audio/words.wav}", "teller: {play: 42}"), 10, "play must be a str"),
+    (("teller: {play: audio/words.wav}", "teller: play"), 10,
+     "play needs an argument: {play: ...}"),
+])
+def test_a_recording_that_cannot_play_is_named_with_its_line(
+        tmp_path: Path, recording: Path, change: tuple[str, str], line: int,
+        reason: str) -> None:
+    assert change[0] in PLAY
+    (recording.parent / "notes.txt").write_text("my notes\n" * 10)
+    write_wav(recording.parent / "silent.wav", np.zeros(0, np.int16))
+    with pytest.raises(ScenarioError) as error:
+        load(write(tmp_path, PLAY.replace(*change)))
+    assert str(error.value).startswith(f"{tmp_path / 's.yaml'}:{line}: "), str(error.value)
+    assert reason in str(error.value), str(error.value)
+
+
+def test_a_recording_that_cannot_play_stops_the_run_before_anything_runs(
+        tmp_path: Path, recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = write(tmp_path, PLAY.replace("audio/words.wav}\n  - teller", "audio/x.wav}\n  - teller"))
+    out = io.StringIO()
+    assert run([bad], [], None, None, out) == 2
+    assert f"invalid: {bad}:9: play: no file audio/x.wav" in capsys.readouterr().err
+    assert out.getvalue() == ""

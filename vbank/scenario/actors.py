@@ -13,12 +13,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vbank.headless import Participant
 from vbank.speech.audio import RATE, Pcm
+from vbank.speech.conditions import read_wav, speech_span
 from vbank.speech.tracks import SpeechTrack, drain
 from vbank.speech.tts import Synthesizer
 
@@ -195,10 +197,25 @@ class Actor:
         """Speak ``text`` over the call (synthesized, after a short silence)."""
         await self.media_ready()
         speech = await asyncio.to_thread(self._tts.synthesize, text)
+        return await self._speak(speech, text, step)
+
+    async def play(self, recording: Path, step: int) -> Turn:
+        """Send a recording over the call instead of synthesized speech, as ``say`` does."""
+        await self.media_ready()
+        pcm = await asyncio.to_thread(read_wav, recording)
+        return await self._speak(pcm, recording.name, step)
+
+    async def _speak(self, speech: Pcm, text: str, step: int) -> Turn:
+        """One turn: ``speech`` after a short silence; a customer's reply is timed from
+        the end of the speech (a recording's own trailing silence is not speech)."""
         pcm = np.concatenate([np.zeros(RATE * 3 // 10, np.int16), speech])
         self.voice.play(pcm)
         await drain(self.voice, timeout=pcm.size / RATE + 10)
-        turn = Turn(step, text, time.monotonic())
+        try:
+            trailing = (speech.size - speech_span(speech)[1]) / RATE
+        except ValueError:  # nothing loud in it: the end of the clip is the end of the turn
+            trailing = 0.0
+        turn = Turn(step, text, time.monotonic() - trailing)
         self.turns.append(turn)
         if self.kind == "customer":
             self._spawn(self._measure_reply(turn))

@@ -18,16 +18,18 @@ from vbank.domain.mall import ID as ITEM_ID
 from vbank.domain.mall import MallFileError, parse_item
 from vbank.domain.services import SERVICES
 from vbank.scenario import ScenarioError
+from vbank.speech.conditions import NotAWavFile, read_wav
 
 ID = re.compile(r"^[a-z0-9-]+$")
 CUSTOMER_ACTIONS = {
     "join": None, "leave": None, "drop": None, "reconnect": None, "show_id": None,
     "interact": None, "say": str, "answer": str, "answer_all": (str, dict), "sign": str,
     "acknowledge": str, "ask_for": str, "redeem": dict, "walk_to": str, "wait": (int, float),
+    "play": str,
 }
 TELLER_ACTIONS = {
     "accept": None, "verify_identity": None, "drop": None, "login": dict, "say": str,
-    "push": str, "start_flow": str, "end": str, "wait": (int, float),
+    "push": str, "start_flow": str, "end": str, "wait": (int, float), "play": str,
 }
 EXPECTATIONS = {
     "paired_with": str, "queue_position": int, "heard": str, "caption": str, "flow_step": str,
@@ -245,11 +247,32 @@ def _steps(reader: _Reader, node: yaml.Node, actors: dict[str, dict[str, Any]]) 
                 raise reader.fail(avalue, "ask_for takes teller or digital_human")
             if action == "redeem":
                 argument = _redeem(reader, avalue)
+            if action == "play":
+                argument = _recording(reader, avalue, str(argument))
         if action in LOBBY3D_ONLY and actors[who].get("client", "video") != "lobby3d":
             raise reader.fail(key, f"{action} is for a 3D customer: give actor {who} "
                                    f"client: lobby3d")
         steps.append(Step(line, who, action, argument))
     return steps
+
+
+def _recording(reader: _Reader, node: yaml.Node, written: str) -> str:
+    """``{play: FILE.wav}``: the recording, found next to the scenario file and read once
+    here so that a missing or unreadable file stops the run before it starts. The step
+    keeps the absolute path."""
+    path = Path(reader.file).parent / written
+    try:
+        pcm = read_wav(path)
+    except FileNotFoundError as exc:
+        raise reader.fail(node, f"play: no file {written} (looked for {path})") from exc
+    except NotAWavFile as exc:
+        raise reader.fail(node, f"play: {written} {exc.problem}") from exc
+    except OSError as exc:
+        raise reader.fail(node, f"play: cannot read {written}: {exc.strerror or exc}") \
+            from exc
+    if not pcm.size:
+        raise reader.fail(node, f"play: {written} holds no audio")
+    return str(path.resolve())
 
 
 def _first(actors: dict[str, dict[str, Any]], kind: str) -> str:

@@ -43,6 +43,8 @@ def describe(step: Step) -> str:
         return "expect " + json.dumps(shown, ensure_ascii=False)
     if step.argument is None:
         return step.action
+    if step.action == "play":  # the model made the path absolute; the name says enough
+        return f"play {Path(step.argument).name}"
     return f"{step.action} {json.dumps(step.argument, ensure_ascii=False)}"
 
 
@@ -218,6 +220,9 @@ class ScenarioRun(BusinessActions, MallActions):
 
     async def _do_say(self, actor: Actor, text: str, index: int) -> None:
         await actor.say(text, index)
+
+    async def _do_play(self, actor: Actor, path: str, index: int) -> None:
+        await actor.play(Path(path), index)
 
     async def _do_ask_for(self, actor: Actor, who: str, _: int) -> None:
         mark = len(actor.log)
