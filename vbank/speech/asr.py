@@ -1,9 +1,11 @@
-"""Speech recognition behind one interface: PocketSphinx (English, default) and Vosk (any model).
+"""Speech recognition behind one interface: Whisper (``vbank.speech.whisper``, the default)
+and Vosk (a model a user brings); keyphrase spotting with PocketSphinx.
 
-A recognizer hears one utterance at a time. When the step expects fixed answers, it first
-decodes against a grammar of those phrases (fast, accurate, and speech outside the grammar
-comes back empty, a reject signal); free decoding is the fallback for open requests.
-Results are snapped to the nearest expected phrase by word edit distance.
+A recognizer hears one utterance at a time. Results are snapped to the nearest phrase the
+step expects (word edit distance), so "I confirmed" answers "I confirm". PocketSphinx's
+grammar decoding, the recogniser before Whisper, is gone: on real people's off-grammar
+speech its search took 11-25 s per utterance, and Whisper snapped to the step's answers is
+as right on the fixed answers (``tests/integration/test_speech.py``).
 """
 
 from __future__ import annotations
@@ -125,88 +127,11 @@ class Recognition:
     mode: str  # "grammar" | "free"
 
 
-#: common English words for the grammar's "something else" branch. Kept short: each word
-#: widens the search (measured: off-grammar utterances then take 0.4-0.7 s instead of 20 ms).
-FILLER = [
-    'the', 'be', 'to', 'of', 'and', 'a', 'in', 'that', 'have', 'it', 'for', 'not', 'on', 'with',
-    'he', 'as', 'you', 'do', 'at', 'this', 'but', 'his', 'by', 'from', 'they', 'we', 'say',
-    'her', 'she', 'or', 'an', 'will', 'my', 'one', 'all', 'would', 'there', 'their', 'what',
-    'so', 'up', 'out', 'if', 'about', 'who', 'get', 'which', 'go', 'me', 'when', 'make', 'can',
-    'like', 'time', 'just',
-]
-
-
 class Recognizer(Protocol):
     name: str
     language: str
 
     def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition: ...
-
-
-class PocketSphinxRecognizer:
-    """PocketSphinx en-us, shipped inside the package; 48 kHz input is accepted directly."""
-
-    name = "pocketsphinx"
-    language = "en"
-
-    def __init__(self) -> None:
-        try:
-            from pocketsphinx import Decoder
-        except ImportError as exc:
-            raise SpeechError("PocketSphinx needs the package pocketsphinx") from exc
-        self._decoder = Decoder(samprate=RATE, logfn="/dev/null")
-        self._grammars: dict[tuple[str, ...], str] = {}
-        self._lock = threading.Lock()  # a decoder is not reentrant
-
-    def known(self, phrase: str) -> bool:
-        return all(self._decoder.lookup_word(w) is not None for w in words_of(phrase))
-
-    def _grammar(self, phrases: list[str]) -> str | None:
-        usable = tuple(sorted({" ".join(words_of(p)) for p in phrases if self.known(p)} - {""}))
-        if not usable:
-            return None
-        key = usable
-        if key not in self._grammars:
-            name = f"g{len(self._grammars)}"
-            body = " | ".join(usable)
-            # Without a garbage model any speech is forced onto some answer; a loop of common
-            # words gives off-grammar speech somewhere else to go (then free decoding runs).
-            filler = " | ".join(w for w in FILLER if self._decoder.lookup_word(w) is not None)
-            # (An embedded form, "[<other>+] <answer> [<other>+]", spots a phrase inside longer
-            # speech but decodes 10-30x slower than real time: scenario.hearing does that job.)
-            utt = "<answer> | <other>+"
-            self._decoder.add_jsgf_string(name, f"#JSGF V1.0;\ngrammar {name};\n"
-                                                f"public <utt> = {utt};\n"
-                                                f"<answer> = {body};\n<other> = {filler};\n")
-            self._grammars[key] = name
-        return self._grammars[key]
-
-    def _decode(self, pcm: Pcm, search: str) -> str:
-        self._decoder.activate_search(search)
-        self._decoder.start_utt()
-        self._decoder.process_raw(pcm.astype(np.int16).tobytes(), False, True)
-        self._decoder.end_utt()
-        hyp = self._decoder.hyp()
-        return hyp.hypstr.strip() if hyp is not None else ""
-
-    def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition:
-        with self._lock:
-            if expected and pcm.size / RATE <= _grammar_span_s(expected):
-                grammar = self._grammar(expected)
-                if grammar is not None:
-                    text = self._decode(pcm, grammar)
-                    phrase = snap(text, expected)
-                    if phrase is not None:
-                        return Recognition(text, phrase, "grammar")
-            text = self._decode(pcm, "_default")
-        return Recognition(text, snap(text, expected or []), "free")
-
-
-def _grammar_span_s(expected: list[str]) -> float:
-    """The longest an utterance matching one of ``expected`` can plausibly last. Longer
-    speech is something else; a grammar with its filler loop takes up to 20 s to say so
-    (measured on 3.6 s of speech), free decoding well under a second."""
-    return 1.5 + 0.6 * max(len(words_of(p)) for p in expected)
 
 
 class VoskRecognizer:
