@@ -124,7 +124,7 @@ class Recognition:
 
     text: str  # the raw hypothesis, possibly empty
     phrase: str | None  # the expected phrase it matches, when a grammar was given
-    mode: str  # "grammar" | "free"
+    mode: str  # "whisper" | "grammar" | "free" (vosk) | "failed"
 
 
 class Recognizer(Protocol):
