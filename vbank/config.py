@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     token_ttl_s: int = Field(1800, ge=60, description="bearer token lifetime")
     lang: str = Field("en", description="default session language: en | zh")
     vosk_model: Path | None = Field(None, description="a vosk model directory users bring")
+    # The speech models are loaded in the media workers, which read these three from the
+    # environment they inherit (vbank/speech/whisper.py, endofturn.py, vad.py); they are
+    # declared here so that every setting stands in one place.
+    asr_model: Path | None = Field(None, description="a CTranslate2 Whisper model directory "
+                                   "users bring; default: Whisper tiny.en from its package")
+    turn_model: Path | None = Field(None, description="a Smart Turn ONNX file users bring; "
+                                    "default: Smart Turn v3.2 from the pipecat-ai wheel")
+    vad_model: Path | None = Field(None, description="a Silero VAD ONNX file users bring; "
+                                   "default: the silero-vad package's")
 
     host: str = "127.0.0.1"
     port: int = 8000
