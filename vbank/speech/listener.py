@@ -128,12 +128,17 @@ class Listener:
         model = self.end_of_turn
         if model is None:
             return
+        # both at once: each releases the GIL, and the verdict waits for the slower one only
+        transcriber = self._transcriber
+        words = asyncio.to_thread(transcriber, pause.pcm) if transcriber is not None \
+            else asyncio.sleep(0, None)
         try:
-            complete, text = await asyncio.to_thread(judge, pause.pcm, model,
-                                                     self._transcriber)
+            p, text = await asyncio.gather(asyncio.to_thread(model.probability, pause.pcm),
+                                           words)
         except Exception:
             log.exception("the end-of-turn model failed; the pause decides")
             return
+        complete = decide(p, text)
         if text is not None:
             self._spoken = (pause.seq, text)
         self._handle(self.turns.verdict(pause.seq, complete))
@@ -154,9 +159,13 @@ class Listener:
 def judge(pcm: Any, model: EndOfTurnModel,
           transcriber: Transcriber | None) -> tuple[bool, str | None]:
     """Whether the turn in ``pcm`` is complete, and its words when a transcriber is given."""
-    complete = model.probability(pcm) >= COMPLETE
     text = transcriber(pcm) if transcriber is not None else None
-    return complete and not (text is not None and sounds_unfinished(text)), text
+    return decide(model.probability(pcm), text), text
+
+
+def decide(probability: float, text: str | None) -> bool:
+    """A pause ends the turn when it sounds finished and its words do not stop mid-phrase."""
+    return probability >= COMPLETE and not (text is not None and sounds_unfinished(text))
 
 
 def turns_of(pcm: Any, end_of_turn: EndOfTurnModel | None,
