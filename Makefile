@@ -5,8 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the project needs: the browser for end-to-end tests, speech tools for test
 # audio, a CJK font so the pages' Chinese labels render in Chromium, and an X server with
-# Mesa's OpenGL and xdotool so the 3D lobby's window can be tested without a screen or a person.
-DEB_PACKAGES := chromium espeak-ng sox fonts-wqy-microhei xvfb xauth libgl1-mesa-dri xdotool
+# Mesa's OpenGL and xdotool so the 3D lobby's window can be tested without a screen or a person,
+# and libspeexdsp for the 3D client's echo cancellation.
+DEB_PACKAGES := chromium espeak-ng sox fonts-wqy-microhei xvfb xauth libgl1-mesa-dri xdotool \
+                libspeexdsp1
 HOST ?= 127.0.0.1
 PORT ?= 8000
 

@@ -21,6 +21,7 @@ RUNS = {
     "mall-race-sqlite": ["mall-race", "--db", "sqlite"],
     "mall-race-postgres": ["mall-race", "--db", "postgres"],
     "lobby-fps": ["lobby-fps"],
+    "echo": ["echo"],
 }
 
 

@@ -8,10 +8,13 @@ signaling socket and applies the branch's ``answer``. What comes back is decoded
 network thread: the newest video frame waits, BGR, in a ``FrameSlot`` that the render loop
 takes from once a frame (older frames are dropped: a screen shows the latest picture), and
 the audio goes to the speaker (ALSA's default device, through PyAV) when there is one and is
-kept for listeners such as the scenario runner.
+kept for listeners such as the scenario runner. With both a microphone and a speaker, what
+the speaker plays is cancelled out of what the microphone sends (``client.lobby.echo``): a
+customer on loudspeakers must not make the digital human hear, and interrupt, itself.
 
-The link reports ``call_media {state, session_id, reason?}`` (``connecting``, ``connected``,
-``failed``, ``closed``) through the inbox like every other message.
+The link reports ``call_media {state, session_id, reason?}`` (``connecting``, ``connected``
+with the ``microphone`` and whether its echo is cancelled, ``failed``, ``closed``) through
+the inbox like every other message.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ from aiortc.contrib.media import MediaPlayer, MediaRecorder, MediaRelay
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
 
 from client.lobby import LinkError
+from client.lobby.echo import EchoFreeMicrophone, SpeakerFeed, echo_canceller
 from client.lobby.net import NetLink
 from vbank.rtc.ice import rtc_configuration
+from vbank.speech.echo import EchoCanceller
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +187,8 @@ class CallMedia:
         self.voice: MediaStreamTrack | None = None  # the track sending the customer's voice
         self.camera: SyntheticCamera | None = None
         self.microphone = ""  # where the voice comes from, for the status line
+        #: takes the speaker's sound out of the microphone's (a real microphone and speaker)
+        self.echo: EchoCanceller | None = None
         self._answer: asyncio.Future[str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -218,6 +225,12 @@ class CallMedia:
             if self.voice is None:
                 log.info("no microphone (%s): sending silence", self.microphone)
                 self.voice, self.microphone = AudioStreamTrack(), "silence (no microphone)"
+            elif self._speaker is not None:
+                self.echo = echo_canceller()
+                if self.echo is not None:
+                    self.voice = EchoFreeMicrophone(self.voice, self.echo)
+                    log.info("the microphone's echo of the speaker is cancelled (speexdsp, "
+                             "%d Hz)", self.echo.rate)
         pc.addTrack(self.voice)  # audio first, then video, as the browser page orders them
         self.camera = SyntheticCamera(self.name)
         pc.addTrack(self.camera)
@@ -237,7 +250,7 @@ class CallMedia:
                 raise LinkError(f"the call's media did not connect ({pc.connectionState})")
             await asyncio.sleep(0.05)
         self.net.post("call_media", state="connected", session_id=session_id,
-                      microphone=self.microphone)
+                      microphone=self.microphone, echo_cancelled=self.echo is not None)
 
     def on_answer(self, message: dict[str, Any]) -> None:
         """The branch's ``answer`` to our offer (on the network loop)."""
@@ -265,7 +278,7 @@ class CallMedia:
         name, fmt = self._speaker
         try:
             self._player = MediaRecorder(name, format=fmt)
-            self._player.addTrack(track)
+            self._player.addTrack(track if self.echo is None else SpeakerFeed(track, self.echo))
             await self._player.start()
             self.speaker = f"{fmt}:{name}"
         except Exception as exc:  # no sound card: the call goes on with captions only
@@ -304,6 +317,7 @@ class CallMedia:
         if self.voice is not None:
             self.voice.stop()
             self.voice = None
+        self.echo = None
         if report and self.session_id is not None:
             self.net.post("call_media", state="closed", session_id=self.session_id)
         self.session_id = None

@@ -8,7 +8,10 @@ const GATHER_CAP_MS = 3000; // the server does not trickle ICE; never wait longe
 const STALL_MS = 1500; // no remote frame for this long shows the placeholder again
 
 export const CAMERA = {
-  audio: true,
+  // Chromium's echo canceller, noise suppression and gain control. They are its defaults, but
+  // said here: a customer on loudspeakers must not send the digital human its own voice back
+  // (it would hear "the customer" talk and stop itself).
+  audio: {echoCancellation: true, noiseSuppression: true, autoGainControl: true},
   video: {width: {ideal: 640}, height: {ideal: 480}, frameRate: {ideal: 15, max: 15}},
 };
 

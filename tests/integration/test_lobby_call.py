@@ -130,6 +130,7 @@ async def test_a_3d_customer_takes_a_call_at_the_counter_and_sees_the_teller(
         assert teller.peer.reception.frames["audio"] > 0
         call = app.branch.call
         assert (call.microphone, call.speaker) == ("alsa:null", "alsa:null")
+        assert call.echo is not None  # a microphone beside a speaker: its echo is cancelled
         assert len(call.audio) > 0  # the teller's voice (the headless peer's tone) arrived
 
         # the screen on the counter is in the picture, in the teller's colour

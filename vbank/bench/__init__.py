@@ -37,6 +37,10 @@ def run_bench(name: str, json_out: Path | None, rest: list[str]) -> int:
         from vbank.bench.lobby import main as lobby_main
 
         return lobby_main(rest, json_out)
+    if name == "echo":
+        from vbank.bench.echo import main as echo_main
+
+        return echo_main(rest, json_out)
     if name == "mall-race":
         from vbank.bench.mall import main as mall_main
 
