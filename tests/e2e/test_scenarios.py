@@ -1,6 +1,7 @@
 """The shipped scenarios, run as a user runs them: ``vbank scenario run scenes/scenarios/*``.
 
-Real speech both ways (Piper → WebRTC → PocketSphinx), the digital human, tellers, drops.
+Real speech both ways (Piper and real recordings → WebRTC → Whisper), the digital human,
+tellers, drops.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenes" / "scenarios"
     "*.yaml"))
 
 
-@pytest.mark.timeout(1500)  # fourteen whole journeys with real speech, one after another
+@pytest.mark.timeout(1500)  # twenty-odd whole journeys with real speech, one after another
 def test_the_shipped_scenarios_pass(tmp_path: Path) -> None:
     assert len(SCENARIOS) >= 5
     out = tmp_path / "scenarios.json"

@@ -64,6 +64,22 @@ def test_piper_step_answers_snap_to_the_expected_phrase(
     assert result.phrase == expected
 
 
+def test_a_short_answer_the_transcript_gets_wrong_is_found_by_scoring_the_answers(
+        piper: PiperSynthesizer, whisper: WhisperRecognizer) -> None:
+    options = ["a", "option a", "b", "option b", "c", "option c", "d", "option d",
+               "the first one", "the last one"]
+    # (Piper's "Option A." is transcribed "Action A" in about half of its syntheses)
+    for said, meant in (("Option A.", "option a"), ("Option C.", "option c")):
+        pcm = padded(piper.synthesize(said))
+        assert whisper.likeliest(pcm, options) == meant
+        assert whisper.recognize(pcm, options).phrase == meant
+    # a question, or a real person saying something else, is none of the answers
+    assert whisper.likeliest(padded(piper.synthesize("What is the weather like?")),
+                             options) is None
+    for clip in real_clips()[5:8]:  # "ten of clubs", "seven of clubs", ...
+        assert whisper.likeliest(clip.pcm, options) is None, clip.text
+
+
 def test_speech_outside_the_expected_answers_is_heard_but_matches_none(
         piper: PiperSynthesizer, whisper: WhisperRecognizer) -> None:
     result = whisper.recognize(padded(piper.synthesize("What is the weather like on Mars?")),

@@ -131,7 +131,11 @@ class Recognizer(Protocol):
     name: str
     language: str
 
-    def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition: ...
+    def recognize(self, pcm: Pcm, expected: list[str] | None = None,
+                  heard: str | None = None) -> Recognition:
+        """What ``pcm`` says and which of ``expected`` it is; ``heard``, a transcript of it
+        already made, may spare the recogniser a pass."""
+        ...
 
 
 class VoskRecognizer:
@@ -157,7 +161,8 @@ class VoskRecognizer:
         self._free = vosk.KaldiRecognizer(self._model, RATE)  # kept warm across utterances
         self._lock = threading.Lock()
 
-    def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition:
+    def recognize(self, pcm: Pcm, expected: list[str] | None = None,
+                  heard: str | None = None) -> Recognition:
         data = pcm.astype(np.int16).tobytes()
         with self._lock:
             if expected:

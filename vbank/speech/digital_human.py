@@ -25,7 +25,7 @@ from vbank.avatar.face import FaceSprites
 from vbank.avatar.track import AvatarTrack
 from vbank.rtc.relay import Fanout
 from vbank.speech.agent import Conversation, End, Faq, HandOver, Heard, Say, Silence
-from vbank.speech.asr import Recognition, Recognizer, VoskRecognizer, snap
+from vbank.speech.asr import Recognition, Recognizer, VoskRecognizer
 from vbank.speech.audio import RATE
 from vbank.speech.intents import Embedder, IntentMatcher
 from vbank.speech.listener import Listener, shared_end_of_turn
@@ -62,8 +62,6 @@ class SpeechModels:
             vosk = VoskRecognizer(vosk_model, os.environ.get("VBANK_VOSK_LANG", "zh"))
             self.ears[vosk.language] = vosk
         self.intents = IntentMatcher(Embedder(), self.faq.examples)
-        #: the FAQ's example sentences: what a grammar-first recognizer listens for
-        self.expected = [e for examples in self.faq.examples.values() for e in examples]
         self.sprites = FaceSprites(320, 240)
         self.voices["en"].synthesize("Ready.")  # warm the voice: the first call is slow
         # warm the hearing too: the first Whisper window and end-of-turn call are slow
@@ -135,11 +133,11 @@ class DigitalHuman:
         turn); nothing (so "say that again") when the recogniser fails or is too slow: a
         customer never waits in silence."""
         ear = self.models.ears.get(self.language, self.models.ears["en"])
-        if text is not None and ear is self.hearing_model:
-            return Recognition(text, snap(text, expected), "whisper")
+        heard = text if ear is self.hearing_model else None
         try:
-            return await asyncio.wait_for(asyncio.to_thread(ear.recognize, turn.pcm, expected),
-                                          RECOGNITION_TIMEOUT_S)
+            return await asyncio.wait_for(
+                asyncio.to_thread(ear.recognize, turn.pcm, expected, heard),
+                RECOGNITION_TIMEOUT_S)
         except Exception as exc:  # a timeout too: the thread finishes, bounded, unheard
             log.warning("recognition of %.1f s of speech failed: %r",
                         turn.ended - turn.started, exc)
@@ -152,7 +150,10 @@ class DigitalHuman:
                 self._emit({"event": "speech", "role": "customer", "text": heard.text,
                             "phrase": heard.phrase, "spotted": [], "at": time.time()})
             return
-        heard = await self._recognize(turn, text, self.models.expected)
+        # free questions: the intent model reads the words themselves (snapping them to the
+        # FAQ's examples, or scoring those against the audio, would force off-script speech
+        # onto some example)
+        heard = await self._recognize(turn, text, [])
         text = heard.phrase or heard.text
         if text:
             self._emit({"event": "caption", "speaker": "customer", "text": heard.text or text})

@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 from vbank.rtc.relay import Fanout
-from vbank.speech.asr import KeyphraseSpotter, Recognition, Recognizer, snap
+from vbank.speech.asr import KeyphraseSpotter, Recognizer
 from vbank.speech.listener import Listener, shared_end_of_turn
 from vbank.speech.turns import TurnEnded
 from vbank.speech.vad import shared_model
@@ -69,8 +69,7 @@ class LegEar:
         expect, spot = list(self.expect), list(self.spot)
         try:
             # words transcribed at the pause that ended the turn need no second pass
-            heard = Recognition(text, snap(text, expect), "whisper") if text is not None \
-                else await asyncio.to_thread(self._recognizer.recognize, turn.pcm, expect)
+            heard = await asyncio.to_thread(self._recognizer.recognize, turn.pcm, expect, text)
             # an utterance that is one of the expected phrases (a clause read out) holds
             # nothing else: spotting in it only invites false alarms ("penalty interest")
             spotted = [] if heard.phrase is not None or not spot else await asyncio.to_thread(

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from vbank.speech import SpeechError, speech_threads
-from vbank.speech.asr import Recognition, snap
-from vbank.speech.audio import Pcm
+from vbank.speech.asr import Recognition, snap, words_of
+from vbank.speech.audio import RATE, Pcm
 from vbank.speech.features import SAMPLE_RATE, log_mel, to_16k
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,15 @@ TOKENS_EXTRA = 8
 #: Whisper's own silence rule: a likely "no speech" with an unlikely transcript is nothing
 NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
+#: expected phrases are scored against audio no longer than this (answers, not speeches)
+SCORED_SPAN_S = 6.0
+MAX_PHRASES = 64
+#: a scored phrase counts when its mean token log probability is at least this (measured
+#: with Piper: the phrase said -0.1 to -3.8, other speech's best phrase -5 to -7) and no
+#: different phrase comes within the margin
+PHRASE_LOGPROB = -4.5
+PHRASE_MARGIN = 0.3
+HOP_SAMPLES = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +157,54 @@ class WhisperRecognizer:
         eot = self._tokenizer.token_to_id("<|endoftext|>")
         return int(eot) if eot is not None else 50256
 
-    def recognize(self, pcm: Pcm, expected: list[str] | None = None) -> Recognition:
-        """What was said; snapped to one of ``expected`` (a flow step's answers) when close."""
-        heard = self.transcribe(pcm)
-        return Recognition(heard.text, snap(heard.text, expected or []), "whisper")
+    def recognize(self, pcm: Pcm, expected: list[str] | None = None,
+                  heard: str | None = None) -> Recognition:
+        """What was said (``heard``: its transcript, when already known), and which of
+        ``expected`` (a flow step's answers) it is: the transcript snapped to the nearest
+        phrase, or, when it is near none, the phrase Whisper itself finds likeliest in the
+        audio if that is likely enough (short answers are where a free transcript errs:
+        Piper's "Option A." comes out as "Action A")."""
+        text = self.transcribe(pcm).text if heard is None else heard
+        phrase = snap(text, expected or [])
+        if phrase is None and expected and len(pcm) / RATE <= SCORED_SPAN_S:
+            phrase = self.likeliest(pcm, expected)
+        return Recognition(text, phrase, "whisper")
+
+    def likeliest(self, pcm: Pcm, phrases: list[str]) -> str | None:
+        """The phrase of ``phrases`` the audio most likely says, by forced alignment (each
+        phrase's tokens scored against the audio in one batch), or None when no phrase is
+        likely (mean token log probability below ``PHRASE_LOGPROB``) or two different
+        phrases are nearly as likely (within ``PHRASE_MARGIN``)."""
+        audio = to_16k(pcm)[:int(WINDOW_S * SAMPLE_RATE)]
+        phrases = list(dict.fromkeys(p for p in phrases if words_of(p)))[:MAX_PHRASES]
+        if not phrases or len(audio) < SAMPLE_RATE // 10:
+            return None
+        mel = log_mel(audio, int(WINDOW_S * SAMPLE_RATE))
+        encoded = np.asarray(self._model.encode(
+            self._ct2.StorageView.from_array(np.ascontiguousarray(mel[None])), to_cpu=True))
+        tokens = [self._tokenizer.encode(" " + p[:1].upper() + p[1:],
+                                         add_special_tokens=False).ids for p in phrases]
+        results = self._model.align(
+            self._ct2.StorageView.from_array(np.repeat(encoded, len(phrases), axis=0)),
+            self._prompt_ids(), tokens, len(audio) // HOP_SAMPLES)
+        scores = [float(np.mean(np.log(np.maximum(r.text_token_probs, 1e-9))))
+                  for r in results]
+        ranked = sorted(zip(scores, phrases, strict=True), reverse=True)
+        best_score, best = ranked[0]
+        if best_score < PHRASE_LOGPROB:
+            return None
+        best_words = set(words_of(best))
+        for score, other in ranked[1:]:
+            if score < best_score - PHRASE_MARGIN:
+                break
+            other_words = set(words_of(other))
+            if not (other_words <= best_words or best_words <= other_words):
+                return None  # "option b" and "option d" alike: no guess
+        return best
+
+    def _prompt_ids(self) -> list[int]:
+        ids = [self._tokenizer.token_to_id(t) for t in self._prompt(self.language)]
+        return [int(i) for i in ids if i is not None]
 
 
 @cache
