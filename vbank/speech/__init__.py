@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 from vbank import VbankError
 
@@ -22,3 +24,18 @@ def speech_threads() -> int:
 
 class SpeechError(VbankError):
     """A speech engine that cannot load or run; the message names what to install."""
+
+
+def onnx_session(path: Path, what: str, threads: int = 1) -> Any:
+    """An ONNX Runtime CPU session for a model file, on ``threads`` threads that sleep when
+    idle (spinning threads would steal the cores other sessions' media needs)."""
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise SpeechError(f"no {what} model at {path}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), sess_options=options,
+                                providers=["CPUExecutionProvider"])

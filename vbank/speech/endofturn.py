@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from vbank.speech import SpeechError, speech_threads
+from vbank.speech import SpeechError, onnx_session, speech_threads
 from vbank.speech.audio import Pcm
 from vbank.speech.features import SAMPLE_RATE, log_mel, to_16k
 
@@ -44,17 +44,7 @@ class EndOfTurnModel:
     """Smart Turn v3 on ONNX Runtime, one session per process, safe across threads."""
 
     def __init__(self, path: Path | None = None) -> None:
-        import onnxruntime as ort
-
-        path = path or packaged_model_path()
-        if not path.is_file():
-            raise SpeechError(f"no end-of-turn model at {path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = speech_threads()
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(path), sess_options=options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = onnx_session(path or packaged_model_path(), "end-of-turn", speech_threads())
         self._input = self._session.get_inputs()[0].name
         self._lock = threading.Lock()
         self.last_s = 0.0  # how long the last decision took

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import firwin, lfilter, lfilter_zi
 
-from vbank.speech import SpeechError
+from vbank.speech import SpeechError, onnx_session
 from vbank.speech.audio import Pcm
 
 #: samples Silero scores at a time at 16 kHz (32 ms), and the context it carries over
@@ -44,17 +44,7 @@ class SileroModel:
     """The ONNX session; ``run`` is safe from several threads (ONNX Runtime's own rule)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        import onnxruntime as ort
-
-        path = path or packaged_model_path()
-        if not path.is_file():
-            raise SpeechError(f"no Silero VAD model at {path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(path), sess_options=options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = onnx_session(path or packaged_model_path(), "Silero VAD", 1)
         self._sr = np.array(16000, dtype=np.int64)
 
     def run(self, chunk: NDArray[np.float32],
