@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,6 @@ class EndOfTurnModel:
     def __init__(self, path: Path | None = None) -> None:
         self._session = onnx_session(path or packaged_model_path(), "end-of-turn", speech_threads())
         self._input = self._session.get_inputs()[0].name
-        self._lock = threading.Lock()
         self.last_s = 0.0  # how long the last decision took
 
     def probability(self, pcm: Pcm) -> float:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -105,7 +104,6 @@ class WhisperRecognizer:
             raise SpeechError(f"{model_dir} is an English-only Whisper model; "
                               f"language {language!r} needs a multilingual one")
         self.model_dir = model_dir
-        self._lock = threading.Lock()  # features and tokenizer calls are cheap; keep order
         self.load_s = time.monotonic() - started
         log.info("Whisper %s loaded in %.2f s (%s, %s)", model_dir.name, self.load_s,
                  "multilingual" if self.multilingual else "English", compute_type)
