@@ -1,11 +1,10 @@
 """The digital human as a participant of a call: it hears, understands, answers and shows a face.
 
 Customer audio (Opus, relayed undecoded) → ``Listener`` (Silero voice activity, a learned end
-of turn) → Whisper (snapped to the FAQ's examples or the flow's answers when close) → intent
-→ ``Conversation`` →
-TTS clause by clause → ``SpeechTrack``; ``AvatarTrack`` moves the mouth with the audio
-actually leaving. When the customer starts speaking, queued speech is dropped (barge-in).
-Models are loaded once per process (``SpeechModels``) and shared by every session.
+of turn) → Whisper (the words; in a flow, which of the step's answers they are) → intent →
+``Conversation`` → TTS clause by clause → ``SpeechTrack``; ``AvatarTrack`` moves the mouth
+with the audio actually leaving. When the customer starts speaking, queued speech is
+dropped (barge-in). Models are loaded once per process (``SpeechModels``) and shared by every session.
 """
 
 from __future__ import annotations
@@ -103,7 +102,6 @@ class DigitalHuman:
         self.hearing = Listener(self._turn_ended, self._turn_started, transcriber=transcriber)
         self._speaking: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.speech_ended_at: float | None = None  # when the customer's last turn ended
 
     # ---------------------------------------------------------------- hearing
     def listen(self, fanout: Fanout | None) -> None:
@@ -114,7 +112,6 @@ class DigitalHuman:
         self._barge_in()
 
     def _turn_ended(self, turn: TurnEnded, text: str | None) -> None:
-        self.speech_ended_at = time.time()
         self._spawn(self._understand(turn, text))
 
     def _barge_in(self) -> None:
