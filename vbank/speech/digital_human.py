@@ -4,7 +4,8 @@ Customer audio (Opus, relayed undecoded) → ``Listener`` (Silero voice activity
 of turn) → Whisper (the words; in a flow, which of the step's answers they are) → intent →
 ``Conversation`` → TTS clause by clause → ``SpeechTrack``; ``AvatarTrack`` moves the mouth
 with the audio actually leaving. When the customer starts speaking, queued speech is
-dropped (barge-in). Models are loaded once per process (``SpeechModels``) and shared by every session.
+dropped (barge-in). Models are loaded once per process (``SpeechModels``) and shared by
+every session.
 """
 
 from __future__ import annotations
