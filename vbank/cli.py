@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run a benchmark")
     bench.add_argument("name", choices=("sessions", "queue", "voice-latency", "mall-race",
-                                        "lobby-fps", "echo"))
+                                        "lobby-fps", "echo", "speech"))
     bench.add_argument("--json", type=Path, dest="json_out", help="write the figures here")
     bench.epilog = "Each benchmark takes its own options: vbank bench NAME --help."
     return parser

@@ -41,6 +41,10 @@ def run_bench(name: str, json_out: Path | None, rest: list[str]) -> int:
         from vbank.bench.echo import main as echo_main
 
         return echo_main(rest, json_out)
+    if name == "speech":
+        from vbank.bench.speech import main as speech_main
+
+        return speech_main(rest, json_out)
     if name == "mall-race":
         from vbank.bench.mall import main as mall_main
 
