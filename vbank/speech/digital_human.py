@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 from vbank.avatar.face import FaceSprites
 from vbank.avatar.track import AvatarTrack
 from vbank.rtc.relay import Fanout
-from vbank.speech.agent import Conversation, End, Faq, HandOver, Heard, Say, Silence
+from vbank.speech.agent import LINES, Conversation, End, Faq, HandOver, Heard, Say, Silence
 from vbank.speech.asr import Recognition, Recognizer, VoskRecognizer
 from vbank.speech.audio import RATE
 from vbank.speech.intents import Embedder, IntentMatcher
@@ -70,6 +71,22 @@ class SpeechModels:
         if turn_model is not None:
             turn_model.probability(np.zeros(RATE // 2, np.int16))
         self.load_s = time.monotonic() - started
+        # What it says most (the FAQ's answers, its own fixed lines) is synthesized once, in
+        # the background: a first answer then starts as fast as a repeated one (Piper takes
+        # 150-300 ms for a first clause, the cache nothing).
+        threading.Thread(target=self._warm_voice, name="warm-voice", daemon=True).start()
+
+    def _warm_voice(self) -> None:
+        texts = [a["en"] for a in self.faq.answers.values() if a.get("en", "").isascii()]
+        texts += [line["en"] for line in LINES.values() if "{" not in line["en"]]
+        voice = self.voices["en"]
+        try:
+            for text in texts:
+                for clause in split_clauses(text):
+                    if not clause.isupper():  # QUEUE_STATUS and the like are no speech
+                        voice.synthesize(clause)
+        except Exception:
+            log.exception("warming the voice failed (answers are synthesized when said)")
 
 
 class DigitalHuman:

@@ -62,7 +62,7 @@ class TurnDetector:
     stop_s: float = 0.2
     #: silence that ends a turn whatever the model said ("unfinished" is only a guess, and a
     #: customer must never wait in silence for long)
-    max_pause_s: float = 1.2
+    max_pause_s: float = 1.0
     #: silence that ends a turn when no end-of-turn model runs (no verdicts come)
     fallback_pause_s: float = 0.6
     #: whether an owner answers TurnPaused with verdicts

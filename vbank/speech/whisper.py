@@ -17,9 +17,9 @@ Traps this module avoids (each measured):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vbank.domain.quality import word_distance
 from vbank.speech import SpeechError, speech_threads
 from vbank.speech.asr import Recognition, snap, words_of
 from vbank.speech.audio import RATE, Pcm
@@ -51,6 +52,8 @@ MAX_PHRASES = 64
 PHRASE_LOGPROB = -4.5
 PHRASE_MARGIN = 0.3
 HOP_SAMPLES = 160
+#: a sentence with its closing punctuation and the space after it
+SENTENCE = re.compile(r"[^.!?]*[.!?]+\s*|[^.!?]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ class WhisperRecognizer:
             if text:
                 texts.append(text)
                 logprobs.append(logprob)
-        return Transcript(" ".join(texts).strip(), no_speech,
+        return Transcript(without_repeats(" ".join(texts).strip()), no_speech,
                           float(np.mean(logprobs)) if logprobs else -10.0,
                           time.monotonic() - started)
 
@@ -211,9 +214,31 @@ def shared_whisper() -> WhisperRecognizer:
     return WhisperRecognizer()
 
 
+def without_repeats(text: str) -> str:
+    """``text`` less trailing sentences that only say an earlier one again, in part: with
+    little audio after the speech Whisper may start over ("What does a transfer cost? What
+    does a transfer"), which the 3-gram block does not stop when a word differs."""
+    sentences = [s for s in SENTENCE.findall(text) if s.strip()]
+    kept: list[str] = []
+    for sentence in sentences:
+        words = words_of(sentence)
+        if kept and words and any(_restates(words, words_of(k)) for k in kept):
+            break
+        kept.append(sentence)
+    return "".join(kept).strip() if kept else text
+
+
+def _restates(words: list[str], earlier: list[str]) -> bool:
+    prefix = earlier[:len(words)]
+    return len(words) >= 2 and word_distance(words, prefix) <= len(words) // 3
+
+
 def model_info(model_dir: Path) -> dict[str, object]:
-    """Name, size and kind of a model directory, for logs, the README and benchmarks."""
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    """Place, size and kind of a model directory, for logs and benchmarks (English-only
+    Whisper models have one vocabulary entry fewer than the multilingual ones)."""
     size = sum(f.stat().st_size for f in model_dir.iterdir() if f.is_file())
+    vocabulary = model_dir / "vocabulary.txt"
+    entries = len(vocabulary.read_text(encoding="utf-8").splitlines()) \
+        if vocabulary.is_file() else None
     return {"path": str(model_dir), "bytes": size,
-            "multilingual": len(config.get("lang_ids", [])) > 1}
+            "multilingual": entries is not None and entries >= 51865}
