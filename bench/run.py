@@ -22,6 +22,7 @@ RUNS = {
     "mall-race-postgres": ["mall-race", "--db", "postgres"],
     "lobby-fps": ["lobby-fps"],
     "echo": ["echo"],
+    "speech": ["speech"],
 }
 
 
