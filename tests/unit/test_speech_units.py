@@ -156,3 +156,39 @@ def test_audio_levels_match_aiortcs_reference() -> None:
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = 48000
         assert audio_level_dbov(frame) == reference(frame), loudness
+
+
+def test_words_that_stop_mid_phrase_do_not_end_a_turn_and_a_question_does() -> None:
+    from vbank.speech.listener import decide, sounds_unfinished
+
+    assert sounds_unfinished("I would like to")
+    assert sounds_unfinished("Had he married a more amiable woman, he might have...")
+    assert not sounds_unfinished("What are your opening hours?")
+    assert not sounds_unfinished("He might even have been made amiable himself.")
+    assert not decide(0.9, "Ten of")  # sounds finished, but the words are not
+    assert decide(0.9, "Seven of clubs.")
+    assert not decide(0.3, "Seven of clubs.")  # the model hears more to come
+    assert decide(0.3, "Can I speak to somebody, please?")  # a whole question
+    assert decide(0.9, None)  # no words known: the model decides
+
+
+def test_a_transcript_that_starts_over_keeps_its_first_sentence_only() -> None:
+    from vbank.speech.whisper import without_repeats
+
+    assert without_repeats("What does a transfer cost? What does a transfer") == \
+        "What does a transfer cost?"
+    assert without_repeats("Hello there. How are you? Hello there.") == \
+        "Hello there. How are you?"
+    assert without_repeats("He was not. An ill disposed young man.") == \
+        "He was not. An ill disposed young man."
+    assert without_repeats("Yes. Yes.") == "Yes. Yes."  # one word said twice is speech
+    assert without_repeats("") == ""
+
+
+def test_numbers_and_abbreviations_are_compared_as_spoken_words() -> None:
+    from vbank.speech.asr import words_of
+
+    assert words_of("Go forward 10 meters.") == ["go", "forward", "ten", "meters"]
+    assert words_of("Mr. John, cold-hearted") == ["mister", "john", "cold", "hearted"]
+    assert words_of("1234") == ["one", "thousand", "two", "hundred", "thirty", "four"]
+    assert snap("Option 8", ["option a", "option b"]) is None  # "8" is not "a"
