@@ -131,6 +131,8 @@ def test_a_customer_on_node_one_is_served_by_a_teller_signed_in_on_node_two(
         capture_output=True, text=True, timeout=600, check=False,
         env={**os.environ, "VBANK_DIGITAL_HUMAN": "true"})
     print(run.stdout, run.stderr)
+    if run.returncode != 0:  # the hosting node's log (its media worker's too) says why
+        print("node 1:", *nodes.one.output[-120:], sep="\n")
     assert run.returncode == 0
     assert run.stdout.splitlines()[-1] == "1 passed, 0 failed"
 
