@@ -192,3 +192,16 @@ def test_numbers_and_abbreviations_are_compared_as_spoken_words() -> None:
     assert words_of("Mr. John, cold-hearted") == ["mister", "john", "cold", "hearted"]
     assert words_of("1234") == ["one", "thousand", "two", "hundred", "thirty", "four"]
     assert snap("Option 8", ["option a", "option b"]) is None  # "8" is not "a"
+
+
+def test_long_speech_is_cut_for_recognition_where_it_is_quietest() -> None:
+    from vbank.speech.whisper import WINDOW_S, windows
+
+    rng = np.random.default_rng(2)
+    audio = (rng.standard_normal(16000 * 25) * 0.3).astype(np.float32)  # 25 s of "speech"
+    audio[int(16000 * 8.4):int(16000 * 8.6)] *= 0.01  # a breath at 8.5 s
+    pieces = windows(audio)
+    assert all(len(p) <= WINDOW_S * 16000 for p in pieces)
+    assert np.array_equal(np.concatenate(pieces), audio)  # nothing lost, nothing twice
+    assert 8.4 <= len(pieces[0]) / 16000 <= 8.6  # cut in the breath, not at 10 s
+    assert windows(audio[:16000 * 3])[0].size == 16000 * 3  # short speech: one window

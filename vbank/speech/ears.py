@@ -1,7 +1,7 @@
 """What each person in a call says, as text: captions, consent, and the quality check's input.
 
 A ``LegEar`` hears one leg's incoming audio (Opus, relayed undecoded): ``Listener`` (voice
-activity, a learned end of turn) → Whisper in a thread (snapped to the phrases the flow
+activity; a pause ends an utterance) → Whisper in a thread (snapped to the phrases the flow
 expects at this step when close) → keyphrase spotting of the phrases to watch for (a
 teller's forbidden promises) → one ``speech`` event per utterance. The server decides what
 it means.
@@ -19,22 +19,25 @@ from typing import Any
 
 from vbank.rtc.relay import Fanout
 from vbank.speech.asr import KeyphraseSpotter, Recognizer
-from vbank.speech.listener import Listener, shared_end_of_turn
-from vbank.speech.turns import TurnEnded
+from vbank.speech.listener import Listener
+from vbank.speech.turns import TurnDetector, TurnEnded
 from vbank.speech.vad import shared_model
 from vbank.speech.whisper import shared_whisper
 
 log = logging.getLogger(__name__)
 
+#: a pause this long ends an utterance (times are the audio's own, RTP, not arrival: a
+#: worker busy for a moment delivers late, which must not look like a pause). Clauses are
+#: also listened for by their comma-separated parts, so a reader's pause at a comma is fine.
+EAR_END_SILENCE_S = 0.4
 EventSink = Callable[[dict[str, Any]], None]
 
 
 @cache
 def shared_ear() -> tuple[Recognizer, KeyphraseSpotter]:
-    """The process's recognizer and spotter, and the models every ear's ``Listener`` shares
-    (each loads in well under a second)."""
+    """The process's recognizer and spotter, and the voice activity model every ear's
+    ``Listener`` shares (each loads in well under a second)."""
     shared_model()
-    shared_end_of_turn()
     return shared_whisper(), KeyphraseSpotter()
 
 
@@ -52,9 +55,12 @@ class LegEar:
         self._spotter = spotter
         self.expect: list[str] = []  # phrases a grammar listens for first
         self.spot: list[str] = []  # phrases searched for in every utterance
-        recognizer_ = self._recognizer
-        self._listener = Listener(
-            self._on_turn, transcriber=lambda pcm: recognizer_.recognize(pcm).text)
+        # Captions and the quality check need utterances, not turns to answer: silence
+        # alone splits them, at once and the same under any load (a verdict that came late
+        # merged a teller's greeting with the first clause after it, and the clause's words
+        # fell across two recognition windows), and no model runs at every pause.
+        self._listener = Listener(self._on_turn, end_of_turn=None,
+                                  detector=TurnDetector(fallback_pause_s=EAR_END_SILENCE_S))
         self._tasks: set[asyncio.Task[None]] = set()
 
     def listen(self, fanout: Fanout | None) -> None:
