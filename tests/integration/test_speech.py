@@ -69,10 +69,12 @@ def test_a_short_answer_the_transcript_gets_wrong_is_found_by_scoring_the_answer
     options = ["a", "option a", "b", "option b", "c", "option c", "d", "option d",
                "the first one", "the last one"]
     # (Piper's "Option A." is transcribed "Action A" in about half of its syntheses)
-    for said, meant in (("Option A.", "option a"), ("Option C.", "option c")):
+    # ("a" and "option a" name the same answer: which of the two wins varies with Piper's
+    # synthesis, which is not the same twice)
+    for said, meant in (("Option A.", ("option a", "a")), ("Option C.", ("option c", "c"))):
         pcm = padded(piper.synthesize(said))
-        assert whisper.likeliest(pcm, options) == meant
-        assert whisper.recognize(pcm, options).phrase == meant
+        assert whisper.likeliest(pcm, options) in meant
+        assert whisper.recognize(pcm, options).phrase in meant
     # a question, or a real person saying something else, is none of the answers
     assert whisper.likeliest(padded(piper.synthesize("What is the weather like?")),
                              options) is None
