@@ -28,8 +28,9 @@ from vbank.headless import Participant
 from vbank.serverproc import ServerProcess, start_server
 
 #: the error codes the README documents for the signaling socket, but ``internal``
-DOCUMENTED = {"bad_json", "bad_message", "wrong_role", "unknown_service", "not_in_session",
-              "bad_sdp", "queue_empty", "busy", "media_error", "no_video", "flow"}
+DOCUMENTED = {"bad_json", "bad_text", "bad_message", "wrong_role", "unknown_service",
+              "not_in_session", "bad_sdp", "queue_empty", "busy", "media_error", "no_video",
+              "flow"}
 FIELDS = ("service", "session_id", "sdp", "x", "y", "heading", "question", "option", "name",
           "id_number", "document_sha256", "image", "text", "who", "status", "skills",
           "outcome", "document", "flow", "with", "token")
@@ -95,9 +96,14 @@ def messages(draw: st.DrawFn, session: str) -> Any:
     return message
 
 
+#: 2.4 KB of brackets: deeper than Python's recursion limit, which once dropped the socket
+DEEP = "[" * 1200 + "]" * 1200
+#: a lone surrogate, which JSON's escapes allow and UTF-8 cannot store
+LONE = '{"type": "show_id", "name": "Bob\\ud800", "id_number": "1"}'
 frames = st.one_of(
     st.just("not json {"), st.just("[1, 2, 3]"), st.just('"a string"'), st.just("null"),
-    st.binary(max_size=64),
+    st.binary(max_size=64), st.just(DEEP), st.just(LONE),
+    st.just('{"type": "move", "x": NaN, "y": Infinity, "heading": 0}'),
 )
 
 
@@ -128,6 +134,19 @@ async def burst(server: ServerProcess, user: str, sent: list[Any]) -> list[dict[
 def check(replies: list[dict[str, Any]]) -> None:
     codes = {r.get("code") for r in replies if r.get("type") == "error"}
     assert codes <= DOCUMENTED, [r for r in replies if r.get("code") not in DOCUMENTED]
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    (DEEP, "bad_json"),
+    ('{"type": "ping", "a": ' + "[" * 40 + "]" * 40 + "}", "bad_json"),  # parses, too deep
+    ('{"type": "move", "x": NaN, "y": 1, "heading": 0}', "bad_json"),
+    (LONE, "bad_text"),
+    ('{"type": "ping", "\\udc00": 1}', "bad_text"),  # in a key too
+])
+def test_bad_input_is_refused_with_its_error_and_the_socket_stays(
+        server: ServerProcess, frame: str, code: str) -> None:
+    replies = asyncio.run(burst(server, "alice", [frame]))
+    assert [(r["type"], r.get("code")) for r in replies] == [("error", code)]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,9 @@ which end up in access logs. Close codes: 1008 for policy (authentication, a pag
 another origin than the server's own or ``VBANK_WS_ORIGINS``, more than
 ``VBANK_WS_PER_ADDRESS`` connections from one address), 1009 for a message over the size
 limit. Any other bad input gets an ``error`` message and the connection stays open, so one
-malformed message never ends a call.
+malformed message never ends a call: not JSON (``NaN`` and ``Infinity`` are not), or nested
+deeper than ``MAX_DEPTH`` (``bad_json``); a string that is not valid Unicode, a lone surrogate such as ``"\\ud800"``
+(``bad_text``: it would be stored, and no sealed document could be written with it).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ router = APIRouter()
 POLICY, TOO_BIG, TRY_AGAIN = 1008, 1009, 1013
 #: an older connection of someone who signed in again elsewhere (application close code)
 REPLACED = 4001
+
+#: deepest nesting of arrays and objects a message may have (ours have two or three levels)
+MAX_DEPTH = 16
 
 #: which roles may send each message type
 ALLOWED: dict[str, tuple[Role, ...]] = {
@@ -163,6 +168,52 @@ def error(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
 
 
+def parse(text: str) -> dict[str, Any]:
+    """A message from its text, or ``BranchError`` with the error to send back."""
+    try:
+        message = json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError):  # RecursionError: nesting past Python's stack
+        raise BranchError("bad_json", "the message is not valid JSON") from None
+    problem = text_problem(message)
+    if problem is not None:
+        raise BranchError(*problem)
+    if not isinstance(message, dict):
+        raise BranchError("bad_message", "a message must be a JSON object")
+    return message
+
+
+def text_problem(value: Any) -> tuple[str, str] | None:
+    """Why a parsed message cannot be taken in: too deeply nested, or a key or string that
+    is not valid Unicode (a lone UTF-16 surrogate, which JSON's ``\\u`` escapes allow and
+    UTF-8 cannot encode). Walked without recursion."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if not _valid_unicode(item):
+                return "bad_text", "a text in the message is not valid Unicode " \
+                                   "(a lone surrogate); nothing was done"
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return "bad_json", f"the message is nested deeper than {MAX_DEPTH} levels"
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending += [(child, depth + 1) for child in children]
+    return None
+
+
+def _not_json(name: str) -> Any:
+    """Python reads NaN and Infinity, which JSON has not (and a sealed document cannot hold)."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 async def _authenticate(ws: WebSocket, settings: Settings) -> WsConnection | None:
     try:
         first = await asyncio.wait_for(ws.receive_text(), settings.ws_auth_timeout_s)
@@ -176,7 +227,7 @@ async def _authenticate(ws: WebSocket, settings: Settings) -> WsConnection | Non
         if not isinstance(message, dict) or message.get("type") != "auth":
             raise AuthError("the first message must be {type: auth, token}")
         principal = read_token(str(message.get("token", "")), settings.secret)
-    except (ValueError, AuthError) as exc:
+    except (ValueError, RecursionError, AuthError) as exc:
         reason = str(exc) if isinstance(exc, AuthError) else "the first message must be JSON"
         await ws.close(POLICY, reason)
         return None
@@ -342,12 +393,9 @@ async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:
                 await conn.close(TOO_BIG, "message too big")
                 break
             try:
-                message = json.loads(text)
-            except ValueError:
-                await conn.send(error("bad_json", "the message is not valid JSON"))
-                continue
-            if not isinstance(message, dict):
-                await conn.send(error("bad_message", "a message must be a JSON object"))
+                message = parse(text)
+            except BranchError as exc:
+                await conn.send(error(exc.code, str(exc)))
                 continue
             try:
                 await _dispatch(branch, conn, message)
@@ -355,6 +403,10 @@ async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:
                 await conn.send(error(exc.code, str(exc)))
             except QueueUnavailable as exc:  # Redis restarting: nothing changed, try again
                 await conn.send(error("busy", str(exc)))
+            except RecursionError:  # a RuntimeError, but ours, not the socket's
+                log.exception("handling %s from %s", message.get("type"), conn.username)
+                await conn.send(error("internal", "the branch could not do that; "
+                                                  "please try again"))
             except (WebSocketDisconnect, RuntimeError):
                 raise
             except Exception:  # a bug of ours: say so, keep the person's connection and call
