@@ -61,6 +61,9 @@ QUEUE_UPDATE_S = 0.1
 #: alone, while every node puts its tellers back (else "no teller signed in" would be true
 #: for a moment and send everybody to the avatar)
 SETTLE_AFTER_RESET_S = 5.0
+#: waits between attempts to seal a call's evidence after one failed (the last repeats until
+#: it is sealed; a server stopping meanwhile seals it when it starts again)
+SEAL_RETRY_S = (2.0, 10.0, 60.0, 300.0)
 #: outcomes a teller can choose; the branch itself also sets customer_left, failed,
 #: server_shutdown and (after a crash, ``store.recovery``) interrupted
 TELLER_OUTCOMES = ("completed", "customer_left", "referred", "failed")
@@ -161,6 +164,11 @@ class Branch:
         self._dirty: set[str] = set()
         self._flusher: asyncio.Future[Any] | None = None
         self.closing = False  # the server is stopping: sockets closing is not a drop
+        self._stopping = asyncio.Event()  # set with ``closing``: wakes waits to give up
+        #: ended calls whose evidence failed to seal: session id → failed attempts so far
+        #: (``/metrics``: vbank_unsealed_sessions; each failure is logged as an ALERT)
+        self.unsealed: dict[str, int] = {}
+        self.seal_failures = 0
         self._router: asyncio.Future[None] | None = None
         self.business = Business(self)
         self.rewards: Rewards | None = None  # points for what customers do; set at start
@@ -644,19 +652,55 @@ class Branch:
         await self._after_queue_change(live.service) if was_queued else await self._send_queues()
 
     async def _seal(self, live: LiveSession) -> None:
-        """Seal the ended call's evidence once its recordings are stored; tell who is left."""
+        """Seal the ended call's evidence once its recordings are stored; tell who is left.
+        A seal that fails is tried again in the background until it succeeds."""
         pending = self._storing.pop(live.id, set())
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        if not await self._seal_once(live.id, (live.customer, live.teller), live.reference):
+            self._spawn(self.seal_until_done(live.id, (live.customer, live.teller),
+                                             live.reference))
+
+    async def seal_left_over(self, session_ids: list[str]) -> None:
+        """Seal calls found unsealed at start; one that fails is retried in the background."""
+        for session_id in session_ids:
+            if not await self._seal_once(session_id, (), None):
+                self._spawn(self.seal_until_done(session_id))
+
+    async def seal_until_done(self, session_id: str, tell: tuple[str | None, ...] = (),
+                              reference: str | None = None) -> None:
+        """Try sealing ``session_id`` again after each of ``SEAL_RETRY_S`` (the last
+        repeating) until it is sealed or the server stops."""
+        attempt = self.unsealed.get(session_id, 0)
+        while session_id in self.unsealed or attempt == 0:
+            wait = SEAL_RETRY_S[min(max(attempt - 1, 0), len(SEAL_RETRY_S) - 1)]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait if attempt else 0.0)
+            if self.closing:
+                return
+            if await self._seal_once(session_id, tell, reference):
+                return
+            attempt = self.unsealed[session_id]
+
+    async def _seal_once(self, session_id: str, tell: tuple[str | None, ...],
+                         reference: str | None) -> bool:
+        """One attempt; False (logged as an ALERT, counted in ``unsealed``) if it failed."""
         try:
-            sealed = await self.business.seal(live)
+            sealed = await self.business.seal(session_id)
         except Exception:
-            log.exception("sealing the evidence of %s failed", live.id)
-            return
+            self.seal_failures += 1
+            attempts = self.unsealed[session_id] = self.unsealed.get(session_id, 0) + 1
+            wait = SEAL_RETRY_S[min(attempts - 1, len(SEAL_RETRY_S) - 1)]
+            log.exception("ALERT: the evidence of session %s is not sealed (attempt %d); "
+                          "trying again in %.0f s", session_id, attempts, wait)
+            return False
+        self.unsealed.pop(session_id, None)
         if sealed is not None:
-            await self._send(live.customer, sealed)
-            if live.teller:
-                await self._send(live.teller, sealed)
+            sealed["reference"] = reference
+            for username in tell:
+                if username:
+                    await self._send(username, sealed)
+        return True
 
     async def _teller_dropped(self, live: LiveSession) -> None:
         """The teller vanished mid-call: the customer goes first in line, session kept."""
@@ -702,6 +746,7 @@ class Branch:
     async def shutdown(self) -> None:
         """Server stopping: end every call, let recordings finish and be stored."""
         self.closing = True
+        self._stopping.set()
         await self.lobby.stop()
         if self._router is not None:
             self._router.cancel()

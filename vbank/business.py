@@ -124,18 +124,19 @@ class Business:
             live.run.mode = "teller"
             await self._tell_flow(live, live.run)
 
-    async def seal(self, live: LiveSession) -> dict[str, Any] | None:
-        """Seal the session's evidence package; the ``session_sealed`` message, if sealed."""
+    async def seal(self, session_id: str) -> dict[str, Any] | None:
+        """Seal an ended session's evidence package; the ``session_sealed`` message, if
+        sealed (None: no such session)."""
         from vbank.store.evidence import branch_key, seal_session
 
         if self._key is None:
             self._key = branch_key(self.branch.settings.data)
-        entry = await seal_session(self.branch.db, self.branch.settings.data, live.id,
+        entry = await seal_session(self.branch.db, self.branch.settings.data, session_id,
                                    self._key)
         if entry is None:
             return None
-        self._locks.pop(live.id, None)
-        return {"type": "session_sealed", "session_id": live.id, "reference": live.reference,
+        self._locks.pop(session_id, None)
+        return {"type": "session_sealed", "session_id": session_id,
                 "seq": entry.seq, "manifest_sha256": entry.manifest_sha256,
                 "sealed_at": entry.sealed_at.isoformat()}
 

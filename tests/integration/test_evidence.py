@@ -525,3 +525,71 @@ def test_opening_a_snapshot_is_logged_as_a_read(api: Api) -> None:
     r = api.get("/api/v1/evidence/s_other/files/snapshots/s_other/face-1.jpg", "audrey")
     assert r.status_code == 200 and r.content.startswith(b"\xff\xd8\xff")
     assert api.audit_rows()[before:] == [("audrey", "read", "s_other")]
+
+
+async def test_a_stored_lone_surrogate_is_sealed_as_its_escape_and_verifies(
+        branch: Branch) -> None:
+    """A text stored before the socket refused lone surrogates never stops a seal."""
+    await add_session(branch.sessions, branch.data, "s_odd", "VB-9")
+    async with branch.sessions.begin() as db:
+        db.add(SessionRecord(session_id="s_odd", at=T0 + timedelta(seconds=70),
+                             kind="identity", actor="alice",
+                             data={"name": "Bob\ud800", "id_number": "1"}))
+    entry = await branch.seal("s_odd")
+    assert entry is not None
+    assert await branch.verify("s_odd") == (True, [])
+    timeline = json.loads((branch.data / "evidence" / "s_odd" / "timeline.json")
+                          .read_text(encoding="utf-8"))  # valid JSON, valid UTF-8
+    assert {"name": "Bob\ud800", "id_number": "1"} in [r["data"] for r in timeline]
+
+
+async def test_a_seal_that_fails_leaves_no_half_written_folder(branch: Branch) -> None:
+    await add_session(branch.sessions, branch.data, "s_nan", "VB-8")
+    async with branch.sessions.begin() as db:  # not JSON: no sealed document can hold it
+        db.add(SessionRecord(session_id="s_nan", at=T0 + timedelta(seconds=70),
+                             kind="answer", actor="alice", data={"value": float("nan")}))
+    with pytest.raises(ValueError, match="JSON"):
+        await branch.seal("s_nan")
+    assert [p.name for p in (branch.data / "evidence").iterdir()] == []
+
+
+def test_a_call_left_unsealed_is_sealed_at_start_and_a_failing_seal_retried_with_alerts(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = migrated(tmp_path / "data")
+    engine = make_engine(settings.database_url)
+    sessions = sessionmaker(engine)
+
+    async def prepare() -> None:
+        await add_session(sessions, settings.data, "s_ok", "VB-1")  # ended, never sealed
+        await add_session(sessions, settings.data, "s_bad", "VB-2")
+        async with sessions.begin() as db:
+            db.add(SessionRecord(session_id="s_bad", at=T0 + timedelta(seconds=70),
+                                 kind="answer", actor="alice", data={"value": float("nan")}))
+
+    async def mend() -> None:
+        async with sessions.begin() as db:
+            await db.execute(update(SessionRecord).where(SessionRecord.kind == "answer")
+                             .values(data={"value": 1}))
+
+    async def sealed_ids() -> set[str]:
+        async with sessions() as db:
+            return set((await db.execute(select(EvidenceEntry.session_id))).scalars())
+
+    asyncio.run(prepare())
+    from vbank.api.app import create_app
+
+    app = create_app(settings)
+    with TestClient(app):
+        branch = app.state.branch
+        assert asyncio.run(sealed_ids()) == {"s_ok"}
+        assert branch.unsealed == {"s_bad": 1}
+        assert any("ALERT" in r.getMessage() and "s_bad" in r.getMessage()
+                   for r in caplog.records)
+        asyncio.run(mend())  # the operator mends what stopped it: the next attempt seals
+        deadline = datetime.now(UTC) + timedelta(seconds=60)
+        while branch.unsealed and datetime.now(UTC) < deadline:
+            asyncio.run(asyncio.sleep(0.2))
+        assert branch.unsealed == {}
+        assert asyncio.run(sealed_ids()) == {"s_ok", "s_bad"}
+        assert branch.seal_failures >= 1
+    asyncio.run(engine.dispose())

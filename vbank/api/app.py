@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -27,6 +30,7 @@ from vbank.api import (
     visits,
     ws,
 )
+from vbank.api.bodylimit import BodyLimit
 from vbank.api.deps import Problem
 from vbank.api.pages import WEB_DIR
 from vbank.branch import Branch
@@ -41,7 +45,7 @@ from vbank.rtc.worker import MediaPool
 from vbank.store import repo
 from vbank.store.db import make_engine, sessionmaker
 from vbank.store.demo import load_demo
-from vbank.store.evidence import branch_key, seal_session
+from vbank.store.evidence import branch_key, unsealed_sessions
 from vbank.store.mall import ensure_items, ensure_prizes
 from vbank.store.points import PointsDesk
 from vbank.store.recovery import recover
@@ -70,16 +74,17 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.desk = desk = PointsDesk(settings.database_url, app.state.mall)
         desk.start()
         queue, cluster = _cluster(settings)
-        interrupted = await recover(app.state.sessions, settings.data, settings.node_name)
+        await recover(app.state.sessions, settings.data, settings.node_name)
         app.state.evidence_key = branch_key(settings.data)  # made on first start, 0600
-        for session_id in interrupted:  # what was recorded up to the crash, sealed
-            await seal_session(app.state.sessions, settings.data, session_id,
-                               app.state.evidence_key)
+        # calls a crash left open (what was recorded up to it), and any whose seal failed
+        async with app.state.sessions() as db:
+            unsealed = await unsealed_sessions(db, settings.node_name)
         lag = LoopLagMonitor()
         lag.start()
         media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)
         branch = Branch(settings, app.state.sessions, media, lag, queue, cluster)
         app.state.branch = branch
+        await branch.seal_left_over(unsealed)
         branch.rewards = app.state.rewards = Rewards(desk, app.state.mall, branch.send_to,
                                                      app.state.sessions)
         if cluster is not None:
@@ -124,6 +129,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="vbank", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(BodyLimit, default=settings.max_body_bytes,
+                       routes=[(auth.router.prefix + "/", settings.max_login_body_bytes)])
     app.state.limits = Limits(settings)
     # the mall first: routes are matched in order, and redemptions are the busiest requests
     for module in (mall, auth, services, admin, evidence, risk, visits, health, ws, pages):
@@ -139,7 +146,24 @@ def create_app(settings: Settings) -> FastAPI:
     async def vbank_error(_: Request, exc: VbankError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, able to echo any input: a body of another content type is
+        # validated as bytes, which need not be UTF-8 (FastAPI's encoder then fails: a 500)
+        errors = jsonable_encoder(exc.errors(), custom_encoder={
+            bytes: lambda raw: raw.decode("utf-8", "replace")})
+        return _EchoResponse({"detail": errors}, status_code=422)
+
     return app
+
+
+class _EchoResponse(JSONResponse):
+    """A JSON response that can always be written: a lone surrogate in what it echoes
+    (``vbank.api.textcheck`` keeps them out of JSON bodies) is sent as "?", not a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode("utf-8", "replace")
 
 
 def _cluster(settings: Settings) -> tuple[QueueStore | None, Cluster | None]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from vbank.branch import Branch
@@ -33,6 +33,11 @@ class BranchCollector(Collector):
         for state in ("queued", "in_call"):
             sessions.add_metric([state], sum(1 for s in b.live.values() if s.state == state))
         yield sessions
+        yield GaugeMetricFamily("vbank_unsealed_sessions",
+                                "ended calls whose evidence failed to seal (being retried): "
+                                "alert on any", value=len(b.unsealed))
+        yield CounterMetricFamily("vbank_seal_failures", "failed attempts to seal a call's "
+                                  "evidence", value=b.seal_failures)
         yield GaugeMetricFamily("vbank_connected_users", "signed-in WebSocket connections",
                                 value=len(b.connections))
         yield from b.waits.collect()

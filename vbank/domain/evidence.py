@@ -66,13 +66,17 @@ def sha256_hex(data: bytes) -> str:
 def canonical_json(value: Any) -> bytes:
     """One byte string per value: sorted keys, no spaces, UTF-8 (so hashes are stable)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+                      allow_nan=False).encode("utf-8", "backslashreplace")
 
 
 def document_bytes(value: Any) -> bytes:
-    """A sealed JSON document (transcript, timeline, ...): stable, and readable by people."""
+    """A sealed JSON document (transcript, timeline, ...): stable, and readable by people.
+
+    A lone surrogate (never taken in since the signaling socket refuses it, but perhaps
+    stored before) is written as its JSON escape, ``\\ud800``, which reads back as the same
+    string: a stored text never stops a call from being sealed."""
     return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
-            + "\n").encode("utf-8")
+            + "\n").encode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True, slots=True)

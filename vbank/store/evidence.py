@@ -162,6 +162,18 @@ async def get_entry(db: AsyncSession, session_id: str) -> EvidenceEntry | None:
                                                          == session_id))).scalar_one_or_none()
 
 
+async def unsealed_sessions(db: AsyncSession, node: str = "") -> list[str]:
+    """Calls ``node`` hosted ("" for a single node's) that ended after their call started
+    and were never sealed (a seal that failed, or a stop between the end and the seal),
+    oldest first: the server seals them when it starts."""
+    hosted = CallSession.node.is_(None) if not node else CallSession.node == node
+    sealed = select(EvidenceEntry.session_id)
+    rows = await db.execute(select(CallSession.id).where(
+        CallSession.state == "ended", CallSession.started_at.is_not(None), hosted,
+        CallSession.id.not_in(sealed)).order_by(CallSession.created_at))
+    return list(rows.scalars())
+
+
 async def records_of(db: AsyncSession, session_id: str) -> list[SessionRecord]:
     rows = await db.execute(select(SessionRecord).where(SessionRecord.session_id == session_id)
                             .order_by(SessionRecord.at, SessionRecord.id))
@@ -280,9 +292,21 @@ def _stage(data_dir: Path, session_doc: dict[str, Any], recordings: Sequence[_Re
            records: Sequence[Record], sealed_at: str) -> tuple[Path, EvidenceManifest]:
     """Write the package's documents and manifest into a fresh folder beside the final one."""
     session_id = str(session_doc["session_id"])
-    folder = f"{EVIDENCE_DIR}/{session_id}"
     staging = data_dir / EVIDENCE_DIR / f".{session_id}.{secrets.token_hex(6)}"
     staging.mkdir(parents=True)
+    try:
+        return staging, _write_package(data_dir, staging, session_doc, recordings, records,
+                                       sealed_at)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # no half-written package stays behind
+        raise
+
+
+def _write_package(data_dir: Path, staging: Path, session_doc: dict[str, Any],
+                   recordings: Sequence[_RecordingFile], records: Sequence[Record],
+                   sealed_at: str) -> EvidenceManifest:
+    session_id = str(session_doc["session_id"])
+    folder = f"{EVIDENCE_DIR}/{session_id}"
     items: list[EvidenceItem] = []
     documents = {"session": session_doc, **split_records(records)}
     for kind, content in documents.items():
@@ -322,7 +346,7 @@ def _stage(data_dir: Path, session_doc: dict[str, Any], recordings: Sequence[_Re
         tellers=tuple(session_doc["tellers"]), outcome=session_doc["outcome"],
         sealed_at=sealed_at, items=tuple(items), summary=summary)
     (staging / "manifest.json").write_bytes(manifest.to_json())
-    return staging, manifest
+    return manifest
 
 
 # ------------------------------------------------------------------ verifying and reading
