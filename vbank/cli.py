@@ -121,11 +121,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     upgrade(settings.database_url)
     app = create_app(settings)
+    # X-Forwarded-For decides whose address the limits count: believe it only from the
+    # proxies the operator names (uvicorn's default believes anyone on loopback).
+    proxies = settings.trusted_proxy_list
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port,
         ws_max_size=settings.max_ws_message_bytes, ws_ping_interval=settings.ws_ping_s,
         ws_ping_timeout=settings.ws_ping_s, log_level="warning", access_log=False,
-        timeout_graceful_shutdown=20)
+        timeout_graceful_shutdown=20, proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The signing key used when none is configured; accepted only with ``--demo``.
@@ -68,7 +69,14 @@ class Settings(BaseSettings):
     ws_auth_timeout_s: float = Field(5.0, gt=0)
     ws_ping_s: float = Field(15.0, gt=0)
     reconnect_grace_s: float = Field(30.0, ge=0)
-    max_login_body_bytes: int = 4096
+    max_login_body_bytes: int = Field(4096, ge=256, description="largest request body on "
+                                      "the /api/v1/auth routes (unauthenticated), else 413")
+    max_body_bytes: int = Field(65536, ge=1024, description="largest request body on any "
+                                                            "other route, else 413")
+    trusted_proxies: str = Field("", description="comma-separated addresses or networks of "
+                                                 "reverse proxies whose X-Forwarded-For and "
+                                                 "X-Forwarded-Proto are believed; none by "
+                                                 "default: the peer's address counts")
     ws_origins: str = Field("", description="comma-separated origins (scheme://host:port) "
                                             "whose pages may open the WebSocket besides the "
                                             "server's own; clients that send no Origin (not "
@@ -128,6 +136,23 @@ class Settings(BaseSettings):
     @property
     def ice_server_list(self) -> list[str]:
         return [u.strip() for u in self.ice_servers.split(",") if u.strip()]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [a.strip() for a in self.trusted_proxies.split(",") if a.strip()]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        # uvicorn would take a misspelt address as a name no peer ever has, silently trusting
+        # nobody (or, for "*", everybody): refuse both at start instead.
+        for entry in (a.strip() for a in value.split(",") if a.strip()):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an address or "
+                                 "network") from None
+        return value
 
 
 def async_url(url: str) -> str:
