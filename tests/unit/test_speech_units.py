@@ -170,6 +170,16 @@ def test_words_that_stop_mid_phrase_do_not_end_a_turn_and_a_question_does() -> N
     assert not decide(0.3, "Seven of clubs.")  # the model hears more to come
     assert decide(0.3, "Can I speak to somebody, please?")  # a whole question
     assert decide(0.9, None)  # no words known: the model decides
+    # a long turn ends only where Whisper wrote a finished sentence
+    assert not decide(0.95, "Mr. John Dashwood had then leisure to consider")
+    assert decide(0.95, "Mr. John Dashwood had then leisure to consider it.")
+    assert not decide(0.98, "Had he married a more amiable woman, he might...")
+    assert not decide(0.98, "Unless to be r-")
+    assert not decide(0.98, "And Mr.")  # an abbreviation is no full stop
+    assert not decide(0.98, "He might")  # nor a modal or a pronoun an end
+    assert decide(0.9, "7 of clubs")  # a short answer: the model's word is enough
+    assert decide(0.9, "No.")
+    assert not decide(0.2, "How do you open?")  # a question needs something from the model
 
 
 def test_a_transcript_that_starts_over_keeps_its_first_sentence_only() -> None:

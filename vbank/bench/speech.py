@@ -8,7 +8,10 @@ Conditions (lists of utterances, 48 kHz mono int16):
   sentences and spoken commands, off-script for a bank, so no intent);
 - ``real_noise_10db``: the same with noise 10 dB below the speech, in the band the 16 kHz
   recordings (and the 16 kHz recogniser) have;
-- ``real_paused``: the long read sentences with a 0.7 s hesitation mid-sentence.
+- ``real_paused``: the long read sentences with a 0.7 s hesitation mid-sentence;
+- ``real_paused_sweep`` (offline only): the same sentences with a 0.7 s pause at each word
+  boundary in turn (Whisper's alignment of the known words), one utterance per boundary: the
+  turn-splitting figure on 57 pauses rather than 5.
 
 Offline (no server), per condition: word error rate of Whisper, intent accuracy where an
 intent is known, CPU seconds per utterance, and utterances the turn detector wrongly splits
@@ -49,11 +52,16 @@ SYNTHETIC = [
     ("I can't find my bank card anywhere.", "lost_card"),
     ("Thanks, that is all I needed.", "goodbye"),
 ]
-CONDITIONS = ("synthetic", "real", "real_noise_10db", "real_paused")
+CONDITIONS = ("synthetic", "real", "real_noise_10db", "real_paused", "real_paused_sweep")
+#: conditions measured offline only (one live session per utterance would take long)
+OFFLINE_ONLY = frozenset({"real_paused_sweep"})
 NOISE_SNR_DB = 10.0
 #: the recordings are 16 kHz: noise above 8 kHz would not count against their speech
 NOISE_BAND_HZ = 8000.0
 PAUSE_S = 0.7
+#: the sweep's pause goes this long before the aligned start of a word (alignment comes
+#: late by a frame or two; a pause inside the word's onset would split the word)
+SWEEP_LEAD_S = 0.03
 #: silence played before each utterance, and the longest wait for a reply ("never silence")
 LEAD_S = 0.3
 NO_REPLY_S = 10.0
@@ -93,7 +101,26 @@ def utterances(condition: str) -> list[Utterance]:
     if condition == "real_paused":
         paused = [(c, with_pause(c.pcm, PAUSE_S)) for c in clips if c.name.startswith("librivox")]
         return [Utterance(c.name, c.text, None, pcm, speech_span(pcm)[1]) for c, pcm in paused]
+    if condition == "real_paused_sweep":
+        return sweep([c for c in clips if c.name.startswith("librivox")])
     raise ValueError(f"unknown condition: {condition}")
+
+
+def sweep(clips: list[Any]) -> list[Utterance]:
+    """Each clip with a ``PAUSE_S`` pause before each of its words but the first (a pause
+    before the first word is silence before the turn)."""
+    from vbank.speech.conditions import speech_span, with_pause
+    from vbank.speech.whisper import shared_whisper
+
+    out = []
+    for c in clips:
+        words = c.text.split()
+        for i, start in enumerate(shared_whisper().word_starts(c.pcm, c.text)[1:], 1):
+            at = max(0, round((start - SWEEP_LEAD_S) * RATE))
+            pcm = with_pause(c.pcm, PAUSE_S, at=at)
+            out.append(Utterance(f"{c.name}@{words[i - 1]}|{words[i]}", c.text, None, pcm,
+                                 speech_span(pcm)[1]))
+    return out
 
 
 class Ears:
@@ -306,15 +333,16 @@ def main(argv: list[str], json_out: Path | None) -> int:
     ears = Ears()
     plan = {name: utterances(name) for name in chosen}
     figures = {name: offline(items, ears) for name, items in plan.items()}
-    if not args.offline:
+    live_plan = {name: items for name, items in plan.items() if name not in OFFLINE_ONLY}
+    if not args.offline and live_plan:
         if args.server:
-            heard = asyncio.run(live(args.server, args.customer, plan))
+            heard = asyncio.run(live(args.server, args.customer, live_plan))
         else:
             with tempfile.TemporaryDirectory(prefix="vbank-speech-") as data:
                 server = start_server(Path(data), env={"VBANK_DIGITAL_HUMAN": "true",
                                                        "VBANK_MEDIA_WORKERS": "1"})
                 try:
-                    heard = asyncio.run(live(server.url, args.customer, plan))
+                    heard = asyncio.run(live(server.url, args.customer, live_plan))
                 finally:
                     server.stop()
         for name, turns in heard.items():
@@ -328,6 +356,8 @@ def main(argv: list[str], json_out: Path | None) -> int:
                   f"white below {NOISE_BAND_HZ / 1000:g} kHz (the recordings are 16 kHz)",
                   f"real_paused: the LibriVox sentences with {PAUSE_S} s of room noise "
                   "mid-sentence",
+                  f"real_paused_sweep: {PAUSE_S} s of room noise before each word but "
+                  "the first of each LibriVox sentence, one utterance per pause; offline",
                   "cpu_s_per_utterance: process CPU seconds of one Whisper recognition",
                   "turns_wrongly_split: utterances found as more than one turn, with the "
                   "end-of-turn model and the words so far, the model alone, silence alone"],

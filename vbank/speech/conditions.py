@@ -161,10 +161,11 @@ def pause_point(pcm: Pcm) -> int:
     return low + int(np.argmin(sums)) + window // 2
 
 
-def with_pause(pcm: Pcm, pause_s: float = 0.7, seed: int = 0) -> Pcm:
-    """``pcm`` with ``pause_s`` of near-silence at :func:`pause_point`: noise at the clip's
-    own background level (its quietest frames), as a room sounds when a speaker stops."""
-    at = pause_point(pcm)
+def with_pause(pcm: Pcm, pause_s: float = 0.7, seed: int = 0, at: int | None = None) -> Pcm:
+    """``pcm`` with ``pause_s`` of near-silence at sample ``at`` (default
+    :func:`pause_point`): noise at the clip's own background level (its quietest frames), as
+    a room sounds when a speaker stops."""
+    at = pause_point(pcm) if at is None else at
     x = pcm.astype(np.float64)
     power = np.sort(_frame_power(x))
     quiet = power[:max(1, int(len(power) * BACKGROUND_SHARE))]

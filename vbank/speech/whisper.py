@@ -201,6 +201,28 @@ class WhisperRecognizer:
                 return None  # "option b" and "option d" alike: no guess
         return best
 
+    def word_starts(self, pcm: Pcm, text: str) -> list[float]:
+        """When each word of ``text`` (the words said in ``pcm``, at most one window long)
+        starts, in seconds: Whisper's alignment of the text's tokens to the audio (its
+        attention, so to about 20-60 ms). For test material: where a pause falls between
+        words."""
+        audio = to_16k(pcm)[:int(WINDOW_S * SAMPLE_RATE)]
+        mel = log_mel(audio, int(WINDOW_S * SAMPLE_RATE))
+        encoded = self._model.encode(
+            self._ct2.StorageView.from_array(np.ascontiguousarray(mel[None])), to_cpu=True)
+        tokens: list[int] = []
+        firsts: list[int] = []
+        for word in text.split():
+            firsts.append(len(tokens))
+            tokens += self._tokenizer.encode(" " + word, add_special_tokens=False).ids
+        result = self._model.align(encoded, self._prompt_ids(), [tokens],
+                                   len(audio) // HOP_SAMPLES)[0]
+        frame_of: dict[int, int] = {}
+        for token, frame in result.alignments:
+            frame_of.setdefault(int(token), int(frame))
+        frame_s = 2 * HOP_SAMPLES / SAMPLE_RATE  # one encoder frame: two mel hops
+        return [frame_of.get(i, 0) * frame_s for i in firsts]
+
     def _prompt_ids(self) -> list[int]:
         ids = [self._tokenizer.token_to_id(t) for t in self._prompt(self.language)]
         return [int(i) for i in ids if i is not None]
