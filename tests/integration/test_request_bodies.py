@@ -91,3 +91,11 @@ def test_a_body_in_another_content_type_is_a_422_whatever_its_bytes(
     r = post(server, "/auth/login", b"\xff\xfe\xed\xa0\x80", content_type="text/plain")
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_the_refusals_are_in_the_openapi_document(server: ServerProcess) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    for path in ("/api/v1/auth/login", "/api/v1/mall/redemptions"):
+        answers = spec["paths"][path]["post"]["responses"]
+        assert "bad_text" in answers["400"]["description"]
+        assert "body_too_large" in answers["413"]["description"]

@@ -186,7 +186,8 @@ def _cluster(settings: Settings) -> tuple[QueueStore | None, Cluster | None]:
 
 def document_auth_errors(app: FastAPI) -> None:
     """Every operation behind the bearer token also answers 401 (no valid token) and 403
-    (a role that may not): say so in ``/openapi.json``, with the error body's schema. A 422
+    (a role that may not), and every operation that takes a body 400 (not valid Unicode) and
+    413 (too large): say so in ``/openapi.json``, with the error body's schema. A 422
     is FastAPI's list of field errors, or a sentence when a business rule refuses the
     request (too few points, an unknown service…): its schema says both."""
     def openapi() -> dict[str, Any]:
@@ -207,6 +208,13 @@ def document_auth_errors(app: FastAPI) -> None:
                         answers.setdefault("401", {"description": "no valid bearer token",
                                                    "content": body})
                         answers.setdefault("403", {"description": "your role may not",
+                                                   "content": body})
+                    if "requestBody" in operation:  # what vbank.api.bodylimit refuses
+                        answers = operation.setdefault("responses", {})
+                        answers.setdefault("400", {"description": "JSON that is not valid "
+                                                   "Unicode (code bad_text)", "content": body})
+                        answers.setdefault("413", {"description": "a body past the route's "
+                                                   "limit (code body_too_large)",
                                                    "content": body})
             app.openapi_schema = spec
         return app.openapi_schema
