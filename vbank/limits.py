@@ -2,12 +2,15 @@
 
 ``Window`` counts events per key over a sliding window of seconds (``limit`` events in
 ``window_s``): ``blocked`` says whether the next one must wait and for how long, ``record``
-counts one, ``take`` does both. ``Limits`` holds the branch's named limits, each a setting
-(``vbank.config.Settings``, listed in the README):
+counts one, ``take`` does both, ``forgive`` takes one back. ``Limits`` holds the branch's
+named limits, each a setting (``vbank.config.Settings``, listed in the README):
 
 * ``login_failures_per_user`` and ``login_failures_per_address`` wrong passwords in
   ``login_failure_window_s``: further logins for that user, or from that address, are
-  ``429`` with ``Retry-After`` until the window lets one go (a right password does not count);
+  ``429`` with ``Retry-After`` until the window lets one go (a right password does not count).
+  A login counts as a wrong password from before its password is checked (checked and
+  counted in one step) until it proves right: counted only after argon2's tens of
+  milliseconds, attempts sent together would all be checked against the count before them;
 * ``logins_per_address_per_minute`` login requests of any outcome from one address;
 * ``redemptions_per_minute`` redemptions per customer (replays with the same key included:
   they cost the server a request too);
@@ -15,7 +18,8 @@ counts one, ``take`` does both. ``Limits`` holds the branch's named limits, each
 
 On one node the counts live in the server process. With several nodes (``share``) they live
 in Redis, so that a client spread over the nodes gets one allowance, not one per node: each
-window is a sorted set of event times on Redis's clock, checked and counted by one script;
+window is a sorted set of event times on Redis's clock, checked and counted by one script
+(each event a member of its own, so that a forgiven one can be taken out);
 sockets are counted per node (``sockets:<node>``) and summed over the live nodes, so a node
 that dies takes its count with it. While Redis cannot be reached, each node falls back to
 its own counts (limited still, per node) rather than refusing everyone or no one.
@@ -27,6 +31,7 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -76,6 +81,12 @@ class Window:
             self.record(key, now)
         return wait
 
+    def forgive(self, key: str, at: float) -> None:
+        """Take back the event counted at ``at`` (nothing if the window has let it go)."""
+        events = self._events.get(key)
+        if events is not None and at in events:
+            events.remove(at)  # events at the same instant are alike: any one of them will do
+
     def _prune(self, now: float) -> None:
         self._since_prune = 0
         for key in [k for k, e in self._events.items() if not e or e[-1] <= now - self.window_s]:
@@ -86,23 +97,20 @@ class Window:
         return len(self._events)
 
 
-# KEYS[1]: the window's sorted set. ARGV: limit, window (ms), mode (take | blocked |
-# record), a unique member. Returns -1 if the event may happen (and, unless ``blocked``, counts
-# it), else the milliseconds until it may.
-_WINDOW = """
-local limit, window, mode = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+# KEYS[1]: the window's sorted set. ARGV: limit, window (ms), a unique member (the event, to
+# take back with ZREM). Returns -1 if the event may happen, counting it, else the milliseconds
+# until it may.
+_TAKE = """
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if mode ~= 'record' and redis.call('ZCARD', KEYS[1]) >= limit then
+if redis.call('ZCARD', KEYS[1]) >= limit then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return math.max(1, tonumber(first[2]) + window - now)
 end
-if mode ~= 'blocked' then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -limit - 1)
-  redis.call('PEXPIRE', KEYS[1], window)
-end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
 return -1
 """
 
@@ -122,6 +130,17 @@ return 1
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What ``SharedWindow.reserve`` did: refused an event (``wait``: seconds until one may
+    come) or counted it, remembering which one it was so that it can be forgiven."""
+
+    key: str
+    wait: float | None = None
+    at: float = 0.0  # when, on this node's clock: the event in the window kept here
+    member: str | None = None  # the event in Redis's sorted set; None: counted here
+
+
 class SharedWindow:
     """A ``Window`` kept in Redis for every node; its own ``Window`` while Redis is away."""
 
@@ -130,29 +149,41 @@ class SharedWindow:
         self.local = local
         self.shared = shared
 
-    async def _run(self, key: str, mode: str) -> float | None:
-        local = {"take": self.local.take, "blocked": self.local.blocked,
-                 "record": self.local.record}[mode]
-        if self.shared is None:
-            return local(key)
-        try:
-            wait_ms = await self.shared.window(
-                keys=[f"{self.shared.prefix}rl:{self.name}:{key}"],
-                args=[self.local.limit, round(self.local.window_s * 1000), mode,
-                      secrets.token_hex(6)])
-        except RedisError as exc:
-            log.warning("limit %s counted on this node only (Redis: %s)", self.name, exc)
-            return local(key)
-        return None if int(wait_ms) < 0 else int(wait_ms) / 1000
-
-    async def blocked(self, key: str) -> float | None:
-        return await self._run(key, "blocked")
-
-    async def record(self, key: str) -> None:
-        await self._run(key, "record")
+    def _key(self, shared: Shared, key: str) -> str:
+        return f"{shared.prefix}rl:{self.name}:{key}"
 
     async def take(self, key: str) -> float | None:
-        return await self._run(key, "take")
+        """Count an event unless ``key`` is over its limit; returns the wait if it is."""
+        return (await self.reserve(key)).wait
+
+    async def reserve(self, key: str) -> Counted:
+        """``take``, remembering the event it counted for ``forgive``."""
+        if self.shared is not None:
+            member = secrets.token_hex(6)
+            try:
+                wait_ms = int(await self.shared.take(
+                    keys=[self._key(self.shared, key)],
+                    args=[self.local.limit, round(self.local.window_s * 1000), member]))
+            except RedisError as exc:
+                log.warning("limit %s counted on this node only (Redis: %s)", self.name, exc)
+            else:
+                if wait_ms >= 0:
+                    return Counted(key, wait=wait_ms / 1000)
+                return Counted(key, member=member)
+        now = time.monotonic()
+        return Counted(key, wait=self.local.take(key, now), at=now)
+
+    async def forgive(self, event: Counted) -> None:
+        """Take back an event ``reserve`` counted: it turned out not to be one."""
+        if event.wait is not None:
+            return  # refused: nothing was counted
+        if event.member is None:
+            self.local.forgive(event.key, event.at)
+        elif self.shared is not None:
+            try:
+                await self.shared.redis.zrem(self._key(self.shared, event.key), event.member)
+            except RedisError as exc:  # it stays counted: the limit errs on the safe side
+                log.warning("limit %s: an event not forgiven (Redis: %s)", self.name, exc)
 
 
 class Shared:
@@ -162,8 +193,21 @@ class Shared:
         self.redis = redis
         self.node = node
         self.prefix = prefix
-        self.window = redis.register_script(_WINDOW)
+        self.take = redis.register_script(_TAKE)
         self.count_socket = redis.register_script(_OPEN_SOCKET)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A login, counted as a wrong password until its password proves right."""
+
+    wait: float | None  # None: the password may be checked; else seconds to wait first
+    counted: tuple[tuple[SharedWindow, Counted], ...]  # the failures counted in advance
+
+
+async def _forgive(counted: Iterable[tuple[SharedWindow, Counted]]) -> None:
+    for window, event in counted:
+        await window.forgive(event)
 
 
 class Limits:
@@ -190,18 +234,31 @@ class Limits:
                        self.logins_address, self.redemptions):
             window.shared = self.shared
 
-    async def login_wait(self, username: str, address: str) -> float | None:
-        """How long a login must wait (None: it may go ahead); counts it if it may."""
-        waits = [w for w in (await self.login_failures_user.blocked(username.lower()),
-                             await self.login_failures_address.blocked(address))
-                 if w is not None]
-        if waits:
-            return max(waits)
-        return await self.logins_address.take(address)
+    async def login_attempt(self, username: str, address: str) -> LoginAttempt:
+        """Count a login, and count it as a wrong password for its user name and its address
+        until ``login_succeeded``, unless one of them has no allowance left: then nothing is
+        counted and the attempt says how long to wait.
 
-    async def login_failed(self, username: str, address: str) -> None:
-        await self.login_failures_user.record(username.lower())
-        await self.login_failures_address.record(address)
+        Each window checks and counts in one step, so that of attempts arriving together
+        only as many as the limit allows are let through to the password check.
+        """
+        held: list[tuple[SharedWindow, Counted]] = []
+        for window, key in ((self.login_failures_user, username.lower()),
+                            (self.login_failures_address, address)):
+            event = await window.reserve(key)
+            if event.wait is not None:
+                await _forgive(held)
+                return LoginAttempt(event.wait, ())
+            held.append((window, event))
+        wait = await self.logins_address.take(address)
+        if wait is not None:
+            await _forgive(held)
+            return LoginAttempt(wait, ())
+        return LoginAttempt(None, tuple(held))
+
+    async def login_succeeded(self, attempt: LoginAttempt) -> None:
+        """The password was right (or never checked): it was not a wrong one after all."""
+        await _forgive(attempt.counted)
 
     async def open_socket(self, address: str) -> bool:
         """Count a WebSocket from ``address``; False if it already has as many as allowed

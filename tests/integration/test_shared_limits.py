@@ -4,6 +4,7 @@ and each node on its own counts while Redis is away. Runs against the Redis on
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -36,14 +37,39 @@ async def test_wrong_passwords_and_redemptions_count_on_every_node_together(
         nodes: tuple[Limits, Limits, Redis]) -> None:
     one, two, _ = nodes
     for node in (one, two, one):  # three wrong passwords, spread over the nodes
-        assert await node.login_wait("Bob", "10.0.0.1") is None
-        await node.login_failed("Bob", "10.0.0.1")
-    wait = await two.login_wait("bob", "10.0.0.2")  # locked on both, from anywhere
+        assert (await node.login_attempt("Bob", "10.0.0.1")).wait is None
+    wait = (await two.login_attempt("bob", "10.0.0.2")).wait  # locked on both, from anywhere
     assert wait is not None and 0 < wait <= SETTINGS.login_failure_window_s
-    assert await one.login_wait("carol", "10.0.0.3") is None
+    assert (await one.login_attempt("carol", "10.0.0.3")).wait is None
     takes = [await node.redemptions.take("alice") for node in (one, two) * 3]
     assert takes[:4] == [None] * 4  # four a minute, whichever node takes them
     assert all(w is not None and 0 < w <= 60 for w in takes[4:]), takes
+
+
+async def test_logins_at_once_on_both_nodes_get_one_allowance_and_right_ones_give_it_back(
+        nodes: tuple[Limits, Limits, Redis], prefix: str) -> None:
+    one, two, redis = nodes
+    attempts = await asyncio.gather(*(node.login_attempt("bob", f"10.0.0.{i}")
+                                      for i, node in enumerate((one, two) * 8)))
+    going = [a for a in attempts if a.wait is None]
+    assert len(going) == SETTINGS.login_failures_per_user  # counted before any check
+    await one.login_succeeded(going[0])  # a right password, whichever node forgives it
+    assert await redis.zcard(f"{prefix}rl:login_user:bob") == len(going) - 1
+    assert (await two.login_attempt("bob", "10.0.1.1")).wait is None
+    assert (await one.login_attempt("bob", "10.0.1.1")).wait is not None
+
+
+async def test_while_redis_is_away_a_right_password_is_forgiven_on_the_node() -> None:
+    unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    limits = Limits(SETTINGS)
+    limits.share(unreachable, "n1", "vbank:")
+    try:
+        right = await limits.login_attempt("bob", "10.0.0.1")
+        await limits.login_succeeded(right)
+        attempts = [await limits.login_attempt("bob", "10.0.0.1") for _ in range(4)]
+        assert [a.wait is None for a in attempts] == [True, True, True, False]
+    finally:
+        await unreachable.aclose()
 
 
 async def test_sockets_from_one_address_are_capped_across_the_nodes(

@@ -42,16 +42,22 @@ class TokenPublic(BaseModel):
 async def login(body: LoginCreate, db: DbDep, settings: SettingsDep,
                 request: Request) -> TokenPublic:
     limits: Limits = request.app.state.limits
-    address = client_address(request)
-    wait = await limits.login_wait(body.username, address)
-    if wait is not None:
-        raise too_many("too many login attempts; try again later", wait)
-    user = await repo.get_user(db, body.username)
-    # argon2 is deliberately slow (tens of ms): never on the event loop that carries calls
-    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None,
-                                 body.password)
-    if not ok or user is None:
-        await limits.login_failed(body.username, address)
+    # counted as a wrong password before it is checked: attempts sent together must not all
+    # be checked against the count that was there before any of them
+    attempt = await limits.login_attempt(body.username, client_address(request))
+    if attempt.wait is not None:
+        raise too_many("too many login attempts; try again later", attempt.wait)
+    wrong = False
+    try:
+        user = await repo.get_user(db, body.username)
+        # argon2 is deliberately slow (tens of ms): never on the event loop that carries calls
+        ok = await asyncio.to_thread(verify_password, user.password_hash if user else None,
+                                     body.password)
+        wrong = not ok or user is None
+    finally:
+        if not wrong:  # right, or never checked (the database failed): not a wrong password
+            await limits.login_succeeded(attempt)
+    if wrong or user is None:
         raise unauthorized("wrong username or password")
     role = Role(user.role)
     return TokenPublic(access_token=issue_token(user.username, role, settings.secret,
