@@ -45,13 +45,14 @@ MAX_SIGNATURE_BYTES = 48_000
 RECORD_KIND = {
     "identity_checked": "identity", "identity_verified": "identity", "face": "snapshot",
     "document": "document", "consent": "consent", "consent_refused": "consent",
+    "consent_early": "consent", "back": "step",
     "contract_signed": "signature", "answer": "answer", "risk_assessed": "answer",
     "suitability": "step", "acknowledgement": "acknowledgement", "step": "step",
     "qc_alert": "qc_alert", "disclosure_marked": "qc_result", "complete": "qc_result",
 }
 #: events the customer and teller are told about as a message of that type
 TOLD = {"identity_checked", "identity_verified", "face", "consent", "consent_refused",
-        "contract_signed", "risk_assessed", "suitability", "acknowledgement"}
+        "consent_early", "contract_signed", "risk_assessed", "suitability", "acknowledgement"}
 #: events for the bank's side only: the teller (and supervisors, for alerts)
 INTERNAL = {"disclosure_marked", "qc_alert"}
 
@@ -195,6 +196,11 @@ class Business:
     async def advance(self, conn: Connection) -> None:
         live = self._teller_session(conn)
         await self._publish(live, self._run(live).advance(conn.username))
+
+    async def back(self, conn: Connection) -> None:
+        """The teller goes back to read a clause they skipped (before consent)."""
+        live = self._teller_session(conn)
+        await self._publish(live, self._run(live).back(conn.username))
 
     async def push(self, conn: Connection, document: str) -> None:
         live = self._teller_session(conn)
@@ -498,12 +504,12 @@ class Business:
         return live
 
     def _actor_of(self, live: LiveSession, event: FlowEvent) -> str:
-        if event.kind in ("identity_verified", "disclosure_marked", "qc_alert"):
+        if event.kind in ("identity_verified", "disclosure_marked", "qc_alert", "back"):
             by = event.data.get("by") or event.data.get("speaker")
             if by:
                 return str(by)
         if event.kind in ("identity_checked", "face", "consent", "consent_refused",
-                          "contract_signed", "answer", "acknowledgement"):
+                          "consent_early", "contract_signed", "answer", "acknowledgement"):
             return live.customer
         return "system"
 

@@ -6,7 +6,7 @@
 
 import {$, apiGet, h, hooks} from './common.js';
 import {FLOWS, LEVELS, STEPS, clock, documentTitle, forgetFlow, markdown, recordFlow, renderSteps,
-  scriptOf, shortHash} from './flow.js';
+  scriptOf, shortHash, unreadList} from './flow.js';
 import {SignaturePad} from './signpad.js';
 
 const MAX_SIGNATURE_CHARS = 48 * 1024; // the server refuses bigger signature images
@@ -262,6 +262,9 @@ export class CustomerBusiness {
     const flow = this.flow;
     const list = flow.disclosures ?? [];
     $('#disclosure-box').hidden = flow.kind !== 'disclosure' || !list.length;
+    // "I confirm" said while the terms are still being read is not taken: say so
+    const early = hooks.flowEvents.findLast?.((e) => e.type === 'consent_early');
+    $('#consent-early').hidden = !(early && early.step === flow.step && flow.kind === 'disclosure');
     $('#customer-disclosures').replaceChildren(...list.map((d) => h('li', {
       'data-read': String(!!d.read),
     }, h('span', {class: 'tick', 'aria-label': d.read ? 'read · 已宣读' : 'not yet · 未宣读'}, d.read ? '✓' : '·'),
@@ -276,12 +279,17 @@ export class CustomerBusiness {
     box.hidden = flow.kind !== 'consent' && !flow.consent;
     if (box.hidden) return;
     box.dataset.state = flow.consent ? 'given' : refused ? 'refused' : 'listening';
+    const unread = unreadList(flow);
     box.replaceChildren(flow.consent
       ? h('p', {}, '✓ Your consent was recorded · 已记录您的确认 ',
         h('q', {}, flow.consent.text ?? ''), ` ${clock(flow.consent.at)}`)
       : h('p', {}, h('span', {class: 'mic', 'aria-hidden': 'true'}, '🎙 '),
         refused ? 'You did not agree; say “I confirm” if you change your mind. · 您未同意'
-          : TEXT.listening));
+          : TEXT.listening),
+    unread.length ? h('div', {class: 'unread', 'data-testid': 'unread-terms'},
+      h('p', {}, flow.consent ? 'These terms were not read to you. · 以下条款未向您宣读'
+        : 'These terms were not read to you: you may ask your teller to read them before you agree. · 以下条款未向您宣读，同意前您可请柜员宣读'),
+      h('ul', {}, ...unread)) : null);
   }
 
   renderDocument() {
@@ -410,6 +418,12 @@ export class CustomerBusiness {
     const lines = [FLOWS[flow.flow] ?? flow.flow ?? 'Business · 业务'];
     const id = flow.identity ?? {};
     if (id.verified_by) lines.push(`${STEPS.identity}: ✓ ${id.name ?? ''} ${id.id_number ?? ''}`);
+    const clauses = (flow.steps ?? []).includes('disclosure') && flow.step !== 'identity';
+    if (clauses) {
+      const unread = (flow.unread ?? []).length;
+      lines.push(unread ? `${STEPS.disclosure}: ✗ ${unread} ${unread === 1 ? 'clause' : 'clauses'} not read to you · ${unread} 条未宣读`
+        : `${STEPS.disclosure}: ✓ read in full · 已全部宣读`);
+    }
     if (flow.consent) lines.push(`${STEPS.consent}: “${flow.consent.text ?? ''}” ${clock(flow.consent.at)}`);
     if (flow.signature) {
       lines.push(`${STEPS.signature}: ${flow.signature.name} ${clock(flow.signature.at)}, `

@@ -33,7 +33,7 @@ export const ALERT_KINDS = {
 };
 /** The event messages of a flow, besides `flow`, `document` and `question`. */
 export const FLOW_EVENTS = new Set(['identity_checked', 'identity_verified', 'face',
-  'disclosure_marked', 'consent', 'consent_refused', 'contract_signed', 'risk_assessed',
+  'disclosure_marked', 'consent', 'consent_refused', 'consent_early', 'contract_signed', 'risk_assessed',
   'suitability', 'acknowledgement', 'qc_alert', 'session_sealed']);
 const MAX_EVENTS = 100;
 
@@ -77,15 +77,29 @@ export function shortHash(sha) {
   return sha ? `${String(sha).slice(0, 12)}…` : '–';
 }
 
-/** The steps of a flow as a strip: done ones ticked, the current one marked. */
+/**
+ * The steps of a flow as a strip: done ones ticked, the current one marked, and a passed step
+ * with a clause the teller skipped crossed (✗ incomplete), never shown as done.
+ */
 export function renderSteps(list, flow) {
   const steps = flow?.steps ?? [];
   const current = steps.indexOf(flow?.step);
-  list.replaceChildren(...steps.map((id, i) => h('li', {
-    'data-step': id,
-    'data-state': i < current ? 'done' : i === current ? 'current' : 'todo',
-    'aria-current': i === current ? 'step' : false,
-  }, i < current ? '✓ ' : '', STEPS[id] ?? id)));
+  const incomplete = new Set(flow?.incomplete ?? []);
+  list.replaceChildren(...steps.map((id, i) => {
+    const state = i < current ? (incomplete.has(id) ? 'incomplete' : 'done')
+      : i === current ? 'current' : 'todo';
+    return h('li', {
+      'data-step': id,
+      'data-state': state,
+      'aria-current': i === current ? 'step' : false,
+      title: state === 'incomplete' ? 'a clause was not read · 有条款未宣读' : false,
+    }, {done: '✓ ', incomplete: '✗ '}[state] ?? '', STEPS[id] ?? id);
+  }));
+}
+
+/** The clauses of passed steps not read in full, as a list (empty when every one was read). */
+export function unreadList(flow) {
+  return (flow?.unread ?? []).map((d) => h('li', {'data-unread': d.id}, '✗ ', d.text ?? d.id));
 }
 
 /** One line saying what a quality alert is about; `clauses` (id → text) names a disclosure. */

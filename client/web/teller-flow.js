@@ -6,7 +6,7 @@
 
 import {$, apiGet, h, hooks} from './common.js';
 import {FLOWS, LEVELS, alertItem, alertKey, clock, documentTitle, forgetFlow, markdown,
-  recordFlow, renderSteps, scriptOf, shortHash} from './flow.js';
+  recordFlow, renderSteps, scriptOf, shortHash, unreadList} from './flow.js';
 
 const CONTRACT = 'personal-loan-contract'; // what a loan signing pushes and the customer signs
 const TELLER_MOVES_ON = new Set(['disclosure', 'result']); // steps only the teller ends
@@ -46,6 +46,7 @@ export class TellerBusiness {
     $('#push').addEventListener('click', () => this.act({type: 'push', document: this.documentToPush()}));
     $('#verify').addEventListener('click', () => this.act({type: 'verify_identity'}));
     $('#advance').addEventListener('click', () => this.act({type: 'advance'}));
+    $('#back').addEventListener('click', () => this.act({type: 'back'}));
   }
 
   /** A new call: the last one's business leaves the panel. */
@@ -163,6 +164,9 @@ export class TellerBusiness {
   }
 
   renderDisclosures() {
+    const unread = unreadList(this.flow);
+    $('#flow-unread').hidden = !unread.length;
+    $('#flow-unread-list').replaceChildren(...unread);
     $('#flow-disclosures').replaceChildren(...(this.flow?.disclosures ?? []).map((d) => h('li', {
       'data-read': String(!!d.read), 'data-disclosure': d.id,
     }, h('span', {class: 'tick'}, d.read ? '✓' : '○'), h('span', {class: 'text'}, d.text ?? d.id),
@@ -181,6 +185,10 @@ export class TellerBusiness {
     $('#verify').disabled = !inCall || flow.kind !== 'identity' || !id.id_valid || !id.name_matches
       || !((id.faces ?? 0) >= 1) || !!id.verified_by;
     $('#advance').disabled = !inCall || flow.mode === 'digital_human' || !this.canMoveOn(flow);
+    // before consent, a skipped clause can still be read: go back to it
+    const back = $('#back');
+    back.hidden = !(flow.kind === 'consent' && !flow.consent && (flow.unread ?? []).length);
+    back.disabled = !inCall || back.hidden;
   }
 
   /** The key terms and the result wait for the teller; suitability too, once it is settled

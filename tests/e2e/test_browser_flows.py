@@ -5,7 +5,8 @@ a call as it happens.
 The customer's Chromium films a face and an ID card (a Y4M file written by
 ``vbank.avatar.idcard.write_fake_camera_y4m``), so the server's face snapshot finds a face; her
 microphone loops a WAV of her saying "I confirm" (synthesized with the project's Piper voice),
-which the server hears as her consent once the flow asks for it. In the supervisor's test the
+which the server hears as her consent once the flow asks for it, and not before: said while
+the key terms are the step, it is not taken. In the supervisor's test the
 teller's microphone loops a promise no banker may make ("guaranteed return").
 
 The pages keep the flow on ``window.vbank``: ``flow`` (the last ``flow`` state), ``flowEvents``
@@ -150,15 +151,28 @@ def show_id(customer: Page, teller: Page) -> None:
     expect(customer.get_by_test_id("identity-checks")).to_contain_text("seen on camera")
 
 
-def advance_past_disclosures(teller: Page) -> None:
-    """Next step while the key terms are the step. The customer's looping "I confirm" may move
-    the flow on first (the server takes consent given early as moving on, flagged)."""
-    teller.wait_for_function("() => window.vbank.flow?.kind !== 'identity'", timeout=TIMEOUT_MS)
-    if flow(teller).get("kind") == "disclosure":
-        expect(teller.get_by_test_id("flow-disclosures").locator("li")).to_have_count(4)
-        teller.get_by_test_id("advance").click()
-    teller.wait_for_function("() => !['identity', 'disclosure'].includes(window.vbank.flow?.kind)",
-                             timeout=TIMEOUT_MS)
+def consent_said_early_is_not_taken(customer: Page, teller: Page) -> None:
+    """Her looping "I confirm" is heard while the key terms are the step: not consent (a
+    browser walkthrough found it taken there, and the unread terms shown as done)."""
+    early = wait_event(customer, "consent_early")
+    assert early["step"] == "disclosure", early
+    expect(customer.get_by_test_id("consent-early")).to_be_visible()
+    for page in (customer, teller):
+        assert flow(page).get("kind") == "disclosure" and not flow(page).get("consent")
+        assert not [e for e in page.evaluate("window.vbank.flowEvents")
+                    if e["type"] == "consent"]
+
+
+def skip_the_disclosures(customer: Page, teller: Page) -> None:
+    """The teller moves on without reading the four clauses: each is flagged, and the key
+    terms step shows as not done (✗) on both screens."""
+    expect(teller.get_by_test_id("flow-disclosures").locator("li")).to_have_count(4)
+    teller.get_by_test_id("advance").click()
+    for page in (customer, teller):
+        terms = page.locator("#flow-steps li[data-step=disclosure]")
+        expect(terms).to_have_attribute("data-state", "incomplete")
+        expect(terms).to_contain_text("✗")
+    expect(teller.get_by_test_id("qc-alerts")).to_contain_text("Disclosure not read")
 
 
 def draw_signature(customer: Page) -> None:
@@ -228,9 +242,12 @@ def test_customer_signs_a_loan_contract_with_a_teller(
     verified = wait_event(customer, "identity_verified")
     assert verified["session_id"] == session_id
 
-    advance_past_disclosures(teller)
+    consent_said_early_is_not_taken(customer, teller)
+    skip_the_disclosures(customer, teller)
     consent = wait_event(teller, "consent")  # heard from the customer's microphone
     assert "confirm" in consent["text"].lower(), consent
+    early = wait_event(teller, "consent_early")
+    assert consent["at"] > early["at"], (early, consent)
     for page in (customer, teller):
         wait_step(page, "signature")
     expect(customer.get_by_test_id("consent-box")).to_contain_text("Your consent was recorded")
@@ -266,8 +283,39 @@ def test_customer_signs_a_loan_contract_with_a_teller(
     expect(customer.get_by_test_id("receipt-reference")).to_have_text(sealed["reference"])
     expect(customer.get_by_test_id("receipt-manifest")).to_have_text(sealed["manifest_sha256"])
     expect(customer.get_by_test_id("receipt-done")).to_contain_text("Signature")
+    expect(customer.get_by_test_id("receipt-done")).to_contain_text(
+        "Key terms · 条款告知: ✗ 4 clauses not read to you")
     shot(customer, "loan-signing-customer-receipt")
     review_as_auditor(playwright, server, sealed["session_id"])
+
+
+def test_a_teller_who_skipped_the_terms_sees_them_unread_and_goes_back_to_read_them(
+        person: Callable[..., Person], media_files: dict[str, Path]) -> None:
+    """Before consent, skipped clauses are listed on both screens and the teller can go back
+    to read them; the customer's microphone says nothing that could be taken as consent."""
+    customer, teller, _ = call(person, devices(media_files["camera"]))
+    start_loan_signing(customer, teller)
+    show_id(customer, teller)
+    teller.get_by_test_id("verify").click()
+    wait_step(teller, "disclosure")
+    expect(teller.get_by_test_id("back")).to_be_hidden()
+    skip_the_disclosures(customer, teller)
+    for page in (customer, teller):
+        wait_step(page, "consent")
+    expect(customer.get_by_test_id("unread-terms")).to_contain_text("ask your teller")
+    expect(customer.get_by_test_id("unread-terms").locator("li")).to_have_count(4)
+    expect(teller.get_by_test_id("flow-unread").locator("li")).to_have_count(4)
+    back = teller.get_by_test_id("back")
+    expect(back).to_be_visible()
+    shot(teller, "loan-signing-teller-unread-terms")
+    back.click()
+    for page in (customer, teller):
+        wait_step(page, "disclosure")
+        expect(page.locator("#flow-steps li[data-step=disclosure]")).to_have_attribute(
+            "data-state", "current")
+    expect(teller.get_by_test_id("back")).to_be_hidden()
+    expect(teller.get_by_test_id("flow-disclosures").locator("li[data-read=false]")
+           ).to_have_count(4)
 
 
 def test_customer_assessed_c2_acknowledges_the_risk_of_an_r3_fund(

@@ -94,17 +94,54 @@ def test_teller_cannot_verify_a_wrong_id_or_no_face() -> None:
         run.verify_identity("wang", at=3.0)
 
 
-def test_a_skipped_disclosure_is_flagged_when_the_teller_asks_for_consent() -> None:
+def test_consent_said_before_the_terms_are_read_is_not_taken() -> None:
+    """A browser walkthrough found "I confirm", said a second after the identity check,
+    taken as consent at the key-terms step, and the unread terms shown as done."""
+    for mode in ("teller", "digital_human"):
+        run = ready_for_disclosure(mode)
+        run.bank_said("wang", CLAUSES[0], at=5.0)
+        events = run.customer_said("I confirm", "I confirm", at=6.0)
+        assert kinds(events) == ["consent_early"] and events[0].data["step"] == "disclosure"
+        assert run.consent is None and run.step.id == "disclosure" and not run.alerts
+
+
+def test_a_skipped_clause_stays_unread_until_the_teller_goes_back_and_reads_it() -> None:
     run = ready_for_disclosure("teller")
     for clause in CLAUSES[:2] + CLAUSES[3:]:
         run.bank_said("wang", clause, at=5.0)
     assert run.step.id == "disclosure"
+    with pytest.raises(FlowError, match="only at the consent step"):
+        run.back("wang")
+    events = run.advance("wang")  # the teller moves on: the clause is flagged, not done
+    assert [e.data for e in events if e.kind == "qc_alert"] == [
+        {"kind": "missing_disclosure", "step": "disclosure", "at": 5.0,
+         "disclosure": "late_payment"}]
+    assert run.step.id == "consent" and run.incomplete == ["disclosure"]
+    public = run.public()
+    assert public["incomplete"] == ["disclosure"]
+    assert [u["id"] for u in public["unread"]] == ["late_payment"]
+    events = run.back("wang")
+    assert kinds(events)[:2] == ["back", "step"] and run.step.id == "disclosure"
+    assert run.customer_said("I confirm", "I confirm", at=7.0)[0].kind == "consent_early"
+    events = run.bank_said("wang", CLAUSES[2], at=8.0)  # read now: back to consent
+    assert "disclosure_marked" in kinds(events) and run.step.id == "consent"
+    assert run.incomplete == [] and run.missing_disclosures == []
+    assert run.alerts[0]["disclosure"] == "late_payment"  # the history stays
+    with pytest.raises(FlowError, match="nothing to go back to"):
+        run.back("wang")
     events = run.customer_said("I confirm", "I confirm", at=9.0)
-    alerts = [e.data for e in events if e.kind == "qc_alert"]
-    assert alerts == [{"kind": "missing_disclosure", "step": "disclosure", "at": 9.0,
-                       "disclosure": "late_payment"}]
+    assert kinds(events)[:2] == ["consent", "step"] and run.step.id == "signature"
+    with pytest.raises(FlowError, match="only at the consent step"):
+        run.back("wang")
+
+
+def test_consent_after_a_skip_keeps_the_skipped_clause_unread() -> None:
+    run = ready_for_disclosure("teller")
+    run.advance("wang")
+    run.customer_said("I confirm", "I confirm", at=9.0)
     assert run.consent is not None and run.step.id == "signature"
-    assert run.missing_disclosures == ["late_payment"]
+    assert run.incomplete == ["disclosure"] and len(run.missing_disclosures) == 4
+    assert run.public()["incomplete"] == ["disclosure"]
 
 
 def test_a_teller_promising_a_guaranteed_return_raises_an_alert() -> None:

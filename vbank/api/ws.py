@@ -6,8 +6,9 @@ another origin than the server's own or ``VBANK_WS_ORIGINS``, more than
 ``VBANK_WS_PER_ADDRESS`` connections from one address), 1009 for a message over the size
 limit. Any other bad input gets an ``error`` message and the connection stays open, so one
 malformed message never ends a call: not JSON (``NaN`` and ``Infinity`` are not), or nested
-deeper than ``MAX_DEPTH`` (``bad_json``); a string that is not valid Unicode, a lone surrogate such as ``"\\ud800"``
-(``bad_text``: it would be stored, and no sealed document could be written with it).
+deeper than ``MAX_DEPTH`` (``bad_json``); a string that is not valid Unicode, a lone
+surrogate such as ``"\\ud800"`` (``bad_text``: it would be stored, and no sealed document
+could be written with it).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ ALLOWED: dict[str, tuple[Role, ...]] = {
     "push": (Role.TELLER,),
     "verify_identity": (Role.TELLER,),
     "advance": (Role.TELLER,),
+    "back": (Role.TELLER,),
     "show_id": (Role.CUSTOMER,),
     "sign": (Role.CUSTOMER,),
     "answer": (Role.CUSTOMER,),
@@ -71,7 +73,7 @@ ALLOWED: dict[str, tuple[Role, ...]] = {
 #: that hosts it (``forwarded``), wherever they are signed in
 HOSTED = {
     Role.TELLER: frozenset({"end", "offer", "start_flow", "push", "verify_identity",
-                            "advance"}),
+                            "advance", "back"}),
     Role.CUSTOMER: frozenset({"join", "leave", "ask_for", "offer", "show_id", "sign",
                               "answer", "acknowledge"}),
 }
@@ -314,6 +316,8 @@ async def _business(branch: Branch, conn: WsConnection | RemoteConnection, kind:
             await business.verify_identity(conn)
         elif kind == "advance":
             await business.advance(conn)
+        elif kind == "back":
+            await business.back(conn)
         elif kind == "show_id":
             await business.show_id(conn, _str(message, "name"), _str(message, "id_number"))
         elif kind == "sign":

@@ -30,7 +30,9 @@ class FlowError(DomainError):
 class FlowEvent:
     """Something the flow decided. ``kind`` is one of: ``step`` (entered a step; ``say``
     is its script), ``identity_checked``, ``identity_verified``, ``face``,
-    ``disclosure_marked``, ``consent``, ``consent_refused``, ``document``,
+    ``disclosure_marked``, ``consent``, ``consent_refused``, ``consent_early`` (consent
+    heard before the consent step: not taken), ``back`` (the teller went back to read a
+    skipped clause), ``document``,
     ``contract_signed``, ``answer``, ``ask`` (the next question, to be read out),
     ``questionnaire_complete`` (the glue scores it and calls :meth:`FlowRun.assessed`),
     ``risk_assessed``, ``suitability``, ``acknowledgement``, ``qc_alert``, ``complete``."""
@@ -65,6 +67,8 @@ class FlowRun:
     _recent_free: list[str] = field(default_factory=list)
     #: time of the command being handled (stamps alerts raised while moving on)
     _now: float = 0.0
+    #: the step (index) at which early consent was last told: once per visit of a step
+    _early_at: int = -1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -86,14 +90,24 @@ class FlowRun:
         return [d.id for s in self.flow.steps[:self.index + 1] for d in s.disclosures
                 if d.id not in self.marked]
 
+    @property
+    def incomplete(self) -> list[str]:
+        """Steps already passed with a clause not read in full (the teller moved on): never
+        shown as done, on any screen, the receipt or the evidence."""
+        return [s.id for s in self.flow.steps[:self.index]
+                if any(d.id not in self.marked for d in s.disclosures)]
+
     def public(self) -> dict[str, Any]:
         """What the console and the customer page show."""
         step = self.step
         return {"flow": self.flow.id, "step": step.id, "kind": step.kind, "mode": self.mode,
                 "say": self._script(step),
-                "steps": [s.id for s in self.flow.steps],
+                "steps": [s.id for s in self.flow.steps], "incomplete": self.incomplete,
                 "disclosures": [{"id": d.id, "text": d.text.get(self.language),
                                  "read": d.id in self.marked} for d in step.disclosures],
+                "unread": [{"id": d.id, "text": d.text.get(self.language), "step": s.id}
+                           for s in self.flow.steps[:self.index] for d in s.disclosures
+                           if d.id not in self.marked],
                 "identity": self.identity, "consent": self.consent,
                 "signature": self.signature, "answers": self.answers, "level": self.level,
                 "product": self.product, "suitability": self.suitability,
@@ -204,10 +218,14 @@ class FlowRun:
         """The customer spoke; ``phrase`` is the expected phrase the recognizer snapped to."""
         self._now = at
         kind = self.step.kind
-        if kind == "disclosure" and self.mode == "teller" and self._is_consent(text, phrase):
-            # the teller asked for consent without finishing the disclosures: go on, flagged
-            return [*self._advance(), *self.customer_said(text, phrase, at)]
         if kind != "consent":
+            if self._is_consent(text, phrase) and self._early_at != self.index and \
+                    self.index < (self._consent_index() or 0):
+                self._early_at = self.index
+                # consent counts only once the terms were read (or skipped, flagged, by the
+                # teller) and the customer is asked for it: said earlier, it is not taken
+                return [FlowEvent("consent_early", {"heard": text, "at": at,
+                                                    "step": self.step.id})]
             return []
         step = self.step
         if self._is_consent(text, phrase):
@@ -249,6 +267,20 @@ class FlowRun:
         if self.step.kind not in ("disclosure", "result"):
             raise FlowError(f"the step {self.step.id} moves on by itself when it is done")
         return self._advance()
+
+    def back(self, by: str) -> list[FlowEvent]:
+        """The teller goes back from the consent step to the first step with a clause they
+        skipped, to read it; the flow comes back to consent once every clause is read."""
+        if self.mode != "teller":
+            raise FlowError("only a teller goes back to read a skipped clause")
+        if not self.started or self.step.kind != "consent" or self.consent is not None:
+            raise FlowError("the teller goes back to read a skipped clause only at the "
+                            "consent step, before consent is given")
+        skipped = self.incomplete
+        if not skipped:
+            raise FlowError("every clause has been read: there is nothing to go back to")
+        self.index = self.flow.index(skipped[0])
+        return [FlowEvent("back", {"by": by, "step": skipped[0]}), *self._enter()]
 
     def answer(self, question: str, option: str, at: float,
                questions: dict[str, list[str]]) -> list[FlowEvent]:
@@ -350,6 +382,7 @@ class FlowRun:
         return events
 
     def _enter(self) -> list[FlowEvent]:
+        self._early_at = -1
         step = self.step
         events = [FlowEvent("step", {"step": step.id, "kind": step.kind,
                                      "say": self._script(step)})]

@@ -120,6 +120,14 @@ class BusinessActions:
         await actor.wait_for(("face",), 0, ANSWER_S)
         await self._request(actor, {"type": "verify_identity"}, ("identity_verified",))
 
+    async def _do_advance(self, actor: Actor, _: Any, __: int) -> None:
+        """Next step by hand (the key terms: unread clauses are flagged as missing)."""
+        await self._request(actor, {"type": "advance"}, ("flow",))
+
+    async def _do_back(self, actor: Actor, _: Any, __: int) -> None:
+        """Back from the consent step to the terms a skipped clause belongs to."""
+        await self._request(actor, {"type": "back"}, ("flow",))
+
     # ------------------------------------------------------------ assertions
     async def _assert_evidence(self, want: Any) -> None:
         if want != "verified":

@@ -30,6 +30,7 @@ CUSTOMER_ACTIONS = {
 TELLER_ACTIONS = {
     "accept": None, "verify_identity": None, "drop": None, "login": dict, "say": str,
     "push": str, "start_flow": str, "end": str, "wait": (int, float), "play": str,
+    "advance": None, "back": None,
 }
 EXPECTATIONS = {
     "paired_with": str, "queue_position": int, "heard": str, "caption": str, "flow_step": str,
