@@ -113,6 +113,8 @@ class LiveSession:
     wants_agent: bool = False
     #: asked for a person (or was handed over): never routed to the digital human again
     wants_person: bool = False
+    #: counts pairings with the digital human: a media watchdog acts on its own pairing only
+    agent_pairing: int = 0
     grace: asyncio.Task[None] | None = field(default=None, repr=False)
     #: the business flow running in this call (kept across teller changes and reconnects)
     run: FlowRun | None = field(default=None, repr=False)
@@ -409,7 +411,45 @@ class Branch:
             "type": "paired", "session_id": live.id, "service": live.service,
             "role": "customer", "peer": {"name": "vbank digital assistant",
                                          "role": "digital_human"}})
+        live.agent_pairing += 1
+        self._spawn(self._watch_agent_media(live, live.agent_pairing))
+        if self.media.placement.get(live.id) is not None:
+            # the customer's media is still up (a teller dropped, or a requeue): the
+            # assistant takes it over now; no new offer will come to start it
+            with contextlib.suppress(RtcError):
+                await self._start_agent(live)
         await self._after_queue_change(live.service)
+
+    async def _start_agent(self, live: LiveSession) -> None:
+        """Start the digital human on the customer's connected media (``RtcError``: the
+        customer's media is not connected; their next offer starts it)."""
+        client = self.media.placement[live.id]
+        live.agent_started = True  # before any await: an offer meanwhile does not start a second
+        scripted = self.business.has_flow(live.service)
+        try:
+            points = None
+            if not scripted and self.rewards is not None:
+                points = await self.rewards.facts(live.customer)
+            await client.request("start_digital_human", session_id=live.id,
+                                 language=self.settings.lang, scripted=scripted, points=points)
+        except BaseException:
+            live.agent_started = False
+            raise
+        if scripted:
+            self._spawn(self.business.start_for_agent(live))
+
+    async def _watch_agent_media(self, live: LiveSession, pairing: int) -> None:
+        """A customer never waits long on an assistant whose media does not start: after
+        ``agent_media_timeout_s`` they go back to the head of the queue, told why."""
+        await asyncio.sleep(self.settings.agent_media_timeout_s)
+        if live.agent and live.state == "in_call" and live.agent_pairing == pairing \
+                and not live.agent_started and self.live.get(live.id) is live:
+            log.warning("the digital human's media for %s did not start within %.0f s: "
+                        "back to the head of the queue", live.id,
+                        self.settings.agent_media_timeout_s)
+            await self._back_in_line(live, "assistant_unavailable", (
+                "The digital assistant could not connect. You are first in line for a "
+                "teller. · 数字员工未能接通，您已排在第一位"))
 
     async def ask_for(self, conn: Connection, who: str) -> None:
         """The customer asks for a person (the digital human hands over; a waiting customer
@@ -540,17 +580,7 @@ class Branch:
         try:
             answer = await self.media.offer(session_id, role, sdp)
             if live.agent and not live.agent_started and role == "customer":
-                live.agent_started = True
-                client = self.media.placement[session_id]
-                scripted = self.business.has_flow(live.service)
-                points = None
-                if not scripted and self.rewards is not None:
-                    points = await self.rewards.facts(live.customer)
-                await client.request("start_digital_human", session_id=session_id,
-                                     language=self.settings.lang, scripted=scripted,
-                                     points=points)
-                if scripted:
-                    self._spawn(self.business.start_for_agent(live))
+                await self._start_agent(live)
             else:
                 self._spawn(self.business.media_ready(live))
             return answer
@@ -716,8 +746,28 @@ class Branch:
             row = await repo.get_session(db, live.id)
             if row is not None:
                 row.state, row.teller = "queued", None
+        # first in line for a person; the assistant is offered (ask_for), never imposed
+        live.wants_person, live.wants_agent = True, False
         await self._send(live.customer, {"type": "requeued", "session_id": live.id,
-                                         "position": await self.queue.position(live.id)})
+                                         "position": await self.queue.position(live.id),
+                                         "reason": "teller_disconnected",
+                                         "assistant": self.agent_enabled})
+        await self._after_queue_change(live.service)
+
+    async def _back_in_line(self, live: LiveSession, reason: str, notice: str) -> None:
+        """The assistant stops serving the customer, who goes first in line for a person."""
+        live.state, live.agent, live.agent_started = "queued", False, False
+        live.wants_person = True
+        client = self.media.placement.get(live.id)
+        if client is not None:
+            with contextlib.suppress(RtcError):
+                await client.request("stop_digital_human", session_id=live.id)
+        if live.ticket is not None:
+            live.ticket = await self.queue.requeue_at_head(live.ticket)
+        await self._send(live.customer, {"type": "notice", "message": notice})
+        await self._send(live.customer, {"type": "requeued", "session_id": live.id,
+                                         "position": await self.queue.position(live.id),
+                                         "reason": reason})
         await self._after_queue_change(live.service)
 
     async def _agent_hands_over(self, live: LiveSession, reason: str) -> None:

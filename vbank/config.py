@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     ws_auth_timeout_s: float = Field(5.0, gt=0)
     ws_ping_s: float = Field(15.0, gt=0)
     reconnect_grace_s: float = Field(30.0, ge=0)
+    agent_media_timeout_s: float = Field(
+        10.0, gt=0, description="seconds a customer paired with the digital human waits for "
+        "its media to start before going back to the head of the queue, told why")
     max_login_body_bytes: int = Field(4096, ge=256, description="largest request body on "
                                       "the /api/v1/auth routes (unauthenticated), else 413")
     max_body_bytes: int = Field(65536, ge=1024, description="largest request body on any "

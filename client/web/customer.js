@@ -29,6 +29,10 @@ const STATES = {
     tone: 'warn',
   },
   handed_over: {text: 'Connecting you to a teller — you are first in line · 正在为您转接人工'},
+  assistant_failed: {
+    text: 'The digital assistant could not connect — you are first in line for a teller · 数字员工未能接通，您排在第一位',
+    tone: 'warn',
+  },
   ended: {text: 'Call ended · 通话结束', tone: 'done'},
   left: {text: 'You left the queue · 您已离开排队', tone: 'done'},
 };
@@ -38,9 +42,9 @@ const WITH_ASSISTANT = {
   in_call: {text: 'With the digital assistant · 数字员工服务中', tone: 'ok'},
 };
 const IN_SESSION = new Set(['queued', 'connecting', 'in_call', 'teller_reconnecting', 'requeued',
-  'handed_over']);
+  'handed_over', 'assistant_failed']);
 const PAIRED = new Set(['connecting', 'in_call', 'teller_reconnecting']);
-const WAITING = new Set(['queued', 'requeued', 'handed_over']);
+const WAITING = new Set(['queued', 'requeued', 'handed_over', 'assistant_failed']);
 const SPEAKERS = {
   customer: 'You · 您', teller: 'Teller · 柜员', digital_human: 'Assistant · 数字员工',
   assistant: 'Assistant · 数字员工',
@@ -63,6 +67,7 @@ let services = new Map(); // id → service from GET /services
 let visitService = null; // the service of the current visit
 let servicesTimer = null;
 let wasPaired = false; // this visit reached a teller (changes the text for `left`)
+let assistantOffered = false; // a teller dropped: the assistant may serve while we wait
 
 hooks.peerRole = null;
 hooks.captions = [];
@@ -123,6 +128,8 @@ function setState(state) {
   $('#back').hidden = IN_SESSION.has(state);
   $('#call-to-mall').hidden = IN_SESSION.has(state);
   $('#call-grid').hidden = state === 'ended' || state === 'left';
+  // offered (never imposed) after a teller dropped: the assistant while waiting for a person
+  $('#ask-assistant').hidden = !(state === 'requeued' && assistantOffered);
 }
 
 function setQueue(position, waitS) {
@@ -336,10 +343,13 @@ function onMessage(msg) {
       if (msg.session_id && msg.session_id !== hooks.sessionId) enterSession(msg.session_id);
       call.expectPeer(); // the next teller's
       setQueue(msg.position, null);
+      assistantOffered = !!msg.assistant;
       // After `handed_over` this is the place it promised: keep saying we are being put through.
       if (hooks.state !== 'handed_over') {
         showPeer(null);
-        setState('requeued');
+        // whoever served us is gone: say who comes next instead of showing a frozen frame
+        $('#remote-video').parentElement.classList.remove('has-frames');
+        setState(msg.reason === 'assistant_unavailable' ? 'assistant_failed' : 'requeued');
       } else {
         setState('handed_over');
       }
@@ -379,6 +389,12 @@ $('#join-form').addEventListener('submit', join);
 $('#join-form').addEventListener('change', () => enableJoin());
 $('#hangup').addEventListener('click', () => {
   if (!account.send({type: 'leave'})) {
+    messages.show('Not connected to the branch; trying again… · 连接中断，正在重试', 'error');
+  }
+});
+$('#ask-assistant').addEventListener('click', () => {
+  $('#ask-assistant').hidden = true;
+  if (!account.send({type: 'ask_for', who: 'digital_human'})) {
     messages.show('Not connected to the branch; trying again… · 连接中断，正在重试', 'error');
   }
 });

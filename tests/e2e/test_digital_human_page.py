@@ -26,6 +26,7 @@ from tests.e2e.browsers import ARTIFACTS, CHROMIUM_ARGS, Person
 from tests.e2e.test_browser_call import (
     accept_next,
     go_available,
+    join_queue,
     messages,
     vbank,
     wait_message,
@@ -248,3 +249,46 @@ def test_customer_asks_for_a_person_and_a_teller_takes_over(
     expect(teller.get_by_test_id("transcript")).to_contain_text("person")
     page.screenshot(path=str(ARTIFACTS / "digital-human-then-teller.png"))
     teller.screenshot(path=str(ARTIFACTS / "teller-after-hand-over.png"), full_page=True)
+
+
+def test_a_teller_who_drops_is_explained_and_the_assistant_offered_not_imposed(
+        server: ServerProcess, person: Callable[..., Person]) -> None:
+    """A browser walkthrough found the customer sent to the assistant when her teller's tab
+    closed, its video never coming: "Connecting you to the digital assistant…" over a black
+    frame for 9-30 s, with no word of what had happened."""
+    wait_until_media_is_calm(server)
+    tina = person("tina", "/teller")  # at work first: a customer then waits for her
+    go_available(tina.page)
+    alice = person("alice", "/")
+    page = alice.page
+    session_id = join_queue(page, "loan_signing")["session_id"]
+    assert accept_next(tina.page)["session_id"] == session_id
+    for each in (page, tina.page):
+        wait_remote_video(each)
+        wait_state(each, "in_call")
+    tina.close()
+    requeued = wait_message(page, "requeued")
+    assert (requeued["reason"], requeued["assistant"]) == ("teller_disconnected", True)
+    wait_state(page, "requeued")
+    expect(page.get_by_test_id("state")).to_have_text(
+        "Your teller was disconnected — you are first in line · 柜员连接中断，您排在第一位")
+    offer = page.get_by_test_id("ask-assistant")
+    expect(offer).to_be_visible()
+    expect(page.get_by_test_id("remote-placeholder")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "teller-dropped-customer.png"))
+    time.sleep(3)  # no teller is left: the old router sent her to the assistant within 1 s
+    assert len(messages(page, "paired")) == 1 and vbank(page, "state") == "requeued"
+
+    offer.click()
+    again = wait_message(page, "paired", count=2)
+    assert again["session_id"] == session_id and again["peer"]["role"] == "digital_human"
+    # its face comes over the connection she already had, and it speaks
+    page.wait_for_function("() => window.vbank.remoteWidth === 320", timeout=TIMEOUT_MS)
+    wait_state(page, "in_call")
+    expect(page.get_by_test_id("state")).to_have_text(
+        "With the digital assistant · 数字员工服务中", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => window.vbank.captions.some(c => c.speaker === 'digital_human')",
+        timeout=TIMEOUT_MS)
+    expect(offer).to_be_hidden()
+    page.screenshot(path=str(ARTIFACTS / "teller-dropped-assistant.png"))

@@ -145,3 +145,63 @@ async def test_customer_speaking_interrupts_the_avatar(tmp_path: Path,
     finally:
         mouth.stop()
         server.stop()
+
+
+async def test_a_teller_who_drops_leaves_the_customer_first_in_line_offered_the_assistant(
+        tmp_path: Path, video: list[bytes]) -> None:
+    """The customer is told why, keeps their place for a person, and is offered (not sent
+    to) the assistant, whose face then comes over the media already up. A customer whose
+    media never starts with the assistant goes back to the head of the queue, told why."""
+    server = start_server(tmp_path, env={"VBANK_DIGITAL_HUMAN": "true",
+                                         "VBANK_MEDIA_WORKERS": "1",
+                                         "VBANK_AGENT_MEDIA_TIMEOUT_S": "4"}, timeout=120)
+    try:
+        c, t = Participant(server.url, "alice"), Participant(server.url, "tina")
+        await c.connect()
+        await t.connect()
+        await t.send({"type": "status", "status": "available", "skills": ["account_opening"]})
+        await t.expect("teller", status="available")
+        await c.send({"type": "join", "service": "account_opening"})
+        await c.expect("queued")
+        await t.send({"type": "accept"})
+        session_id = (await c.expect("paired"))["session_id"]
+        peer = await c.start_media(session_id, video)
+        await t.start_media(session_id, video)
+
+        mark = len(c.messages)
+        await t.close()  # the teller's browser is gone; no other teller is at work
+        requeued = await c.expect("requeued", after=mark, timeout=20)
+        assert (requeued["reason"], requeued["assistant"], requeued["position"]) == (
+            "teller_disconnected", True, 1)
+        await asyncio.sleep(3)  # the router runs every second: it would have sent her on
+        assert not [m for m in c.messages[mark:] if m["type"] == "paired"]
+
+        frames = peer.reception.frames["video"]
+        await c.send({"type": "ask_for", "who": "digital_human"})
+        paired = await c.expect("paired", after=mark)
+        assert paired["peer"]["role"] == "digital_human"
+        await c.expect("caption", after=mark, speaker="digital_human", timeout=30)
+        deadline = time.monotonic() + 20
+        # the assistant's face, on the connection she already had
+        while peer.reception.video_size != (320, 240) and \
+                time.monotonic() < deadline:  # noqa: ASYNC110 (polled)
+            await asyncio.sleep(0.2)
+        assert peer.reception.video_size == (320, 240)
+        assert peer.reception.frames["video"] > frames
+        assert not [m for m in c.messages[mark:] if m["type"] == "requeued"][1:]
+        await c.send({"type": "leave"})
+        await c.expect("ended", after=mark)
+
+        # a customer whose media never starts does not wait on a black frame for long
+        b = Participant(server.url, "bob")
+        await b.connect()
+        await b.send({"type": "join", "service": "general_enquiry", "with": "digital_human"})
+        assert (await b.expect("paired"))["peer"]["role"] == "digital_human"
+        notice = await b.expect("notice", timeout=20, where=lambda m: "could not connect"
+                                in m["message"])
+        back = await b.expect("requeued", timeout=5)
+        assert (back["reason"], back["position"]) == ("assistant_unavailable", 1), notice
+        await c.close()
+        await b.close()
+    finally:
+        server.stop()
