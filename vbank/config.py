@@ -31,6 +31,11 @@ class Settings(BaseSettings):
                                   "tellers are taken out of the shared queues")
     secret: str = Field(DEMO_SECRET, description="HMAC key for bearer tokens")
     token_ttl_s: int = Field(1800, ge=60, description="bearer token lifetime")
+    login_max_s: int = Field(43200, ge=60, description="longest a login lasts: refreshing "
+                                                       "never takes a token past it")
+    auth_cache_s: float = Field(5.0, ge=0, description="how long a node trusts what it read "
+                                "of a token's user and login (role, sign-outs); a change "
+                                "takes effect within it")
     lang: str = Field("en", description="default session language: en | zh")
     vosk_model: Path | None = Field(None, description="a vosk model directory users bring")
     # The speech models are loaded in the media workers, which read these three from the

@@ -39,6 +39,20 @@ class User(Base):
     points: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
+    #: an administrator signed the user out everywhere: logins from before this are refused
+    signed_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                           nullable=True)
+
+
+class RevokedLogin(Base):
+    """A login signed out (``POST /auth/logout``): every token of it is refused. Kept until
+    the login could have ended by itself (``VBANK_LOGIN_MAX_S`` after it began)."""
+
+    __tablename__ = "revoked_logins"
+
+    login_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the tokens' sid
+    username: Mapped[str] = mapped_column(String(64))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class CallSession(Base):
