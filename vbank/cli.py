@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vbank.config import DEMO_SECRET, Settings
+from vbank.config import DEMO_SECRET, MIN_SECRET_BYTES, Settings
 
 ROLES = ("customer", "teller", "supervisor", "auditor", "admin")
 
@@ -111,6 +111,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.secret == DEMO_SECRET and not settings.demo:
         print("vbank: refusing to start with the demo signing key; set VBANK_SECRET "
               "(or use --demo for a demonstration)", file=sys.stderr)
+        return 2
+    secret_bytes = len(settings.secret.encode())
+    if secret_bytes < MIN_SECRET_BYTES and not settings.demo:
+        print(f"vbank: VBANK_SECRET is {secret_bytes} bytes; it must be at least "
+              f"{MIN_SECRET_BYTES} (e.g. openssl rand -hex 32)", file=sys.stderr)
         return 2
     try:  # a broken mall file is the operator's to fix: say where, start nothing
         load_mall(settings.mall or MALL_PATH)

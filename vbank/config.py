@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The signing key used when none is configured; accepted only with ``--demo``.
 DEMO_SECRET = "vbank-demo-secret-do-not-use-in-production"
+#: A shorter signing key is refused outside ``--demo``: HS256's key should be as long as its
+#: hash (RFC 7518, 3.2), and a short one can be guessed offline from any token.
+MIN_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):

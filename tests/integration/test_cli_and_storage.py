@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from vbank.auth import verify_password
 from vbank.config import async_url
-from vbank.serverproc import start_server
+from vbank.serverproc import free_port, start_server
 from vbank.store import repo
 from vbank.store.db import make_engine, sessionmaker, upgrade
 
@@ -75,6 +76,28 @@ def test_serve_refuses_the_demo_secret_outside_demo(tmp_path: Path) -> None:
                            "--port", "1"], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2
     assert "VBANK_SECRET" in done.stderr
+
+
+def test_a_short_secret_stops_the_server_at_start(tmp_path: Path) -> None:
+    env = {**os.environ, "VBANK_SECRET": "0123456789abcdef", "VBANK_DIGITAL_HUMAN": "false",
+           "VBANK_MEDIA_WORKERS": "0"}  # 16 bytes
+    proc = subprocess.Popen([sys.executable, "-m", "vbank", "serve", "--data", str(tmp_path),
+                             "--port", str(free_port())], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # it started
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("vbank serve started with a 16-byte VBANK_SECRET")
+    assert proc.returncode == 2
+    assert "vbank: VBANK_SECRET is 16 bytes; it must be at least 32 " \
+           "(e.g. openssl rand -hex 32)" in stderr
+    # a long enough one starts; a short one is let through with --demo (a demonstration)
+    for secret, extra in (("k" * 32, ()), ("short", ("--demo",))):
+        started = start_server(tmp_path / secret, *extra, demo=False,
+                               env={"VBANK_SECRET": secret, "VBANK_MEDIA_WORKERS": "0"})
+        assert started.stop() == 0
 
 
 def test_db_upgrade_is_idempotent_on_sqlite(tmp_path: Path) -> None:
