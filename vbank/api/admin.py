@@ -1,6 +1,7 @@
 """``/api/v1/admin``: accounts and the branch's running policy.
 
-Administrators create users (tellers with their skills, customers); administrators and
+Administrators create users (tellers with their skills, customers) and sign a user out
+everywhere (a lost phone, a teller who left, a role changed); administrators and
 supervisors open or close the counters, move the digital human's wait threshold and switch
 it on or off while the branch runs. The scenario runner prepares test servers through these.
 """
@@ -8,15 +9,16 @@ it on or off while the branch runs. The scenario runner prepares test servers th
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from vbank.api.deps import BranchDep, DbDep, SettingsDep, problem, require
 from vbank.auth import Principal, Role, hash_password
 from vbank.domain.services import SERVICES
-from vbank.store import StoreError, repo
+from vbank.store import StoreError, logins, repo
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
@@ -66,6 +68,26 @@ async def create_user(body: UserCreate, _: Admin, db: DbDep,
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return UserPublic(username=user.username, display_name=user.display_name,
                       role=Role(user.role), skills=list(user.skills), tier=user.tier)
+
+
+class SignedOutPublic(BaseModel):
+    username: str
+    #: tokens of logins from before this are refused (within ``VBANK_AUTH_CACHE_S`` on the
+    #: other nodes)
+    signed_out_at: datetime
+
+
+@router.delete("/users/{username}/logins", response_model=SignedOutPublic,
+               responses={404: problem("no such user")})
+async def sign_out_everywhere(username: str, _: Admin, db: DbDep,
+                              request: Request) -> SignedOutPublic:
+    """Sign the user out of every login so far; logging in again is not prevented."""
+    at = await logins.sign_out_everywhere(db, username)
+    if at is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user")
+    await db.commit()
+    request.app.state.standings.forget(username)
+    return SignedOutPublic(username=username, signed_out_at=at)
 
 
 class BranchPolicyBody(BaseModel):

@@ -33,6 +33,7 @@ from vbank.api import (
 from vbank.api.bodylimit import BodyLimit
 from vbank.api.deps import Problem
 from vbank.api.pages import WEB_DIR
+from vbank.api.standing import standings_of
 from vbank.branch import Branch
 from vbank.cluster.store import QueueStore
 from vbank.config import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         app.state.sessions = sessionmaker(engine)
+        app.state.standings = standings_of(app.state.sessions, settings)
         app.state.mall = load_mall(settings.mall or MALL_PATH)
         async with app.state.sessions.begin() as db:  # one node at a time
             await repo.seeding(db)

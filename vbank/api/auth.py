@@ -1,10 +1,11 @@
-"""``/api/v1/auth``: exchange a username and password for a short-lived bearer token."""
+"""``/api/v1/auth``: exchange a username and password for a short-lived bearer token, keep
+it fresh within the login's maximum life, sign the login out."""
 
 from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from vbank.api.deps import (
@@ -16,9 +17,11 @@ from vbank.api.deps import (
     too_many,
     unauthorized,
 )
-from vbank.auth import Role, issue_token, verify_password
+from vbank.api.standing import Standings
+from vbank.auth import AuthError, Principal, Role, new_login, renew, sign, verify_password
+from vbank.config import Settings
 from vbank.limits import Limits
-from vbank.store import repo
+from vbank.store import logins, repo
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -59,19 +62,34 @@ async def login(body: LoginCreate, db: DbDep, settings: SettingsDep,
             await limits.login_succeeded(attempt)
     if wrong or user is None:
         raise unauthorized("wrong username or password")
-    role = Role(user.role)
-    return TokenPublic(access_token=issue_token(user.username, role, settings.secret,
-                                                settings.token_ttl_s),
-                       role=role, expires_in=settings.token_ttl_s, username=user.username)
+    return _token(new_login(user.username, Role(user.role), settings.token_ttl_s,
+                            settings.login_max_s), settings)
 
 
-@router.post("/refresh", response_model=TokenPublic)
-async def refresh(principal: CurrentUser, db: DbDep, settings: SettingsDep) -> TokenPublic:
-    """A fresh token for a still-valid one, so a long shift needs no second login."""
-    user = await repo.get_user(db, principal.username)
-    if user is None:
-        raise unauthorized("user no longer exists")
-    role = Role(user.role)
-    return TokenPublic(access_token=issue_token(user.username, role, settings.secret,
-                                                settings.token_ttl_s),
-                       role=role, expires_in=settings.token_ttl_s, username=user.username)
+@router.post("/refresh", response_model=TokenPublic,
+             responses={401: problem("no valid token, or the login is over: log in again")})
+async def refresh(principal: CurrentUser, settings: SettingsDep) -> TokenPublic:
+    """A fresh token of the same login, so a long shift needs no second login; never past
+    ``VBANK_LOGIN_MAX_S`` after the password was checked."""
+    try:
+        return _token(renew(principal, settings.token_ttl_s, settings.login_max_s), settings)
+    except AuthError as exc:
+        raise unauthorized(str(exc)) from exc
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT,
+             responses={401: problem("no valid token")})
+async def logout(principal: CurrentUser, db: DbDep, settings: SettingsDep,
+                 request: Request) -> Response:
+    """Sign out the token's login: this token and every other that refreshing gave."""
+    await logins.sign_out(db, principal, settings.login_max_s)
+    await db.commit()
+    standings: Standings = request.app.state.standings
+    standings.forget(principal.username)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _token(principal: Principal, settings: Settings) -> TokenPublic:
+    return TokenPublic(access_token=sign(principal, settings.secret), role=principal.role,
+                       expires_in=int(principal.expires_at - principal.issued_at),
+                       username=principal.username)

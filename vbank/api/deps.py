@@ -68,9 +68,12 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("missing bearer token")
     try:
-        return read_token(credentials.credentials, request.app.state.settings.secret)
+        principal = read_token(credentials.credentials, request.app.state.settings.secret)
+        # the token's word is not enough: its user and login must still stand
+        await request.app.state.standings.check(principal)
     except AuthError as exc:
         raise unauthorized(str(exc)) from exc
+    return principal
 
 
 def require(*roles: Role) -> Callable[..., Any]:

@@ -1,7 +1,10 @@
 """``/ws``: the signaling WebSocket. Authenticates, parses, checks roles, calls the branch.
 
 The first message must be ``{"type": "auth", "token": ...}``: tokens never travel in URLs,
-which end up in access logs. Close codes: 1008 for policy (authentication, a page from
+which end up in access logs. The token's login is checked again every
+``VBANK_AUTH_CACHE_S`` (at least every second) while the socket is open: a user demoted,
+deleted or signed out loses the socket (1008), and with it a call in progress, as if they
+had dropped. Close codes: 1008 for policy (authentication, a page from
 another origin than the server's own or ``VBANK_WS_ORIGINS``, more than
 ``VBANK_WS_PER_ADDRESS`` connections from one address), 1009 for a message over the size
 limit. Any other bad input gets an ``error`` message and the connection stays open, so one
@@ -24,6 +27,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from vbank.api.deps import client_address
+from vbank.api.standing import Standings
 from vbank.auth import AuthError, Principal, Role, read_token
 from vbank.branch import Branch, BranchError
 from vbank.cluster.store import QueueUnavailable
@@ -85,6 +89,7 @@ class WsConnection:
     def __init__(self, ws: WebSocket, principal: Principal, display_name: str,
                  tier: str, skills: list[str]) -> None:
         self.ws = ws
+        self.principal = principal  # the token's login, checked again while the socket is open
         self.username = principal.username
         self.role = principal.role
         self.display_name = display_name
@@ -229,6 +234,7 @@ async def _authenticate(ws: WebSocket, settings: Settings) -> WsConnection | Non
         if not isinstance(message, dict) or message.get("type") != "auth":
             raise AuthError("the first message must be {type: auth, token}")
         principal = read_token(str(message.get("token", "")), settings.secret)
+        await ws.app.state.standings.check(principal)
     except (ValueError, RecursionError, AuthError) as exc:
         reason = str(exc) if isinstance(exc, AuthError) else "the first message must be JSON"
         await ws.close(POLICY, reason)
@@ -384,6 +390,7 @@ async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:
     if older is not None and isinstance(older, WsConnection):
         await older.close(REPLACED, "signed in elsewhere")
     await conn.send(welcome)
+    standing = asyncio.create_task(_while_standing(conn, ws.app.state.standings))
     try:
         while True:
             frame = await ws.receive()
@@ -420,4 +427,19 @@ async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass  # closed by the peer mid-send
     finally:
+        standing.cancel()
         await branch.disconnect(conn)
+
+
+async def _while_standing(conn: WsConnection, standings: Standings) -> None:
+    """Close the socket once its login no longer stands (demoted, deleted, signed out, past
+    the login's maximum life); the receive loop then ends it as a drop."""
+    while True:
+        await asyncio.sleep(max(standings.cache_s, 1.0))
+        try:
+            await standings.check(conn.principal)
+        except AuthError as exc:
+            await conn.close(POLICY, str(exc))
+            return
+        except Exception as exc:  # the database away for a moment: the socket stays
+            log.warning("cannot check %s's login now (%r); asking again", conn.username, exc)
