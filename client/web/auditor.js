@@ -5,6 +5,7 @@
 
 import {
   $, AuthError, MessageArea, apiGet, clearLogin, h, hooks, keepLoginFresh, loadLogin, login, saveLogin,
+  signOut,
 } from './common.js';
 
 const PAGE = 'auditor';
@@ -52,6 +53,7 @@ function signedIn(saved) {
 }
 
 function logout(reason) {
+  if (!reason && current) signOut(current.token); // the user's own logout, not a refusal
   stopRefresh();
   clearLogin(PAGE);
   current = null;

@@ -51,6 +51,13 @@ export function clearLogin(page) {
   sessionStorage.removeItem(`vbank.${page}`);
 }
 
+/** POST /auth/logout: the branch refuses this login's tokens from now on. Best effort: a page
+ * that cannot reach the branch forgets the token anyway, and it expires. */
+export function signOut(token) {
+  fetch(`${API}/auth/logout`, {method: 'POST', headers: {Authorization: `Bearer ${token}`}})
+    .catch(() => {});
+}
+
 /** POST /auth/login; resolves to {token, role, username} or throws an Error to show the user. */
 export async function login(username, password) {
   let r;
@@ -268,6 +275,7 @@ export function setupSignIn({role, messages, onMessage, onSignedIn, onSignedOut}
   }
 
   function logout(reason) {
+    if (!reason && current) signOut(current.token); // the user's own logout, not a refusal
     onSignedOut();
     signal?.stop();
     signal = null;
