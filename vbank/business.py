@@ -73,6 +73,7 @@ class Business:
         self.flows: dict[str, Flow] = load_flows()
         self._locks: dict[str, asyncio.Lock] = {}
         self._key: Any = None  # the branch's evidence signing key, read on first seal
+        self._stamper: Any = None  # the timestamp authority, if configured (first seal)
 
     # ----------------------------------------------------------- starting
     async def start_flow(self, conn: Connection, flow_id: str) -> None:
@@ -128,12 +129,16 @@ class Business:
     async def seal(self, session_id: str) -> dict[str, Any] | None:
         """Seal an ended session's evidence package; the ``session_sealed`` message, if
         sealed (None: no such session)."""
-        from vbank.store.evidence import branch_key, seal_session
+        from vbank.store.evidence import seal_session
+        from vbank.store.evidence_keys import signing_key
+        from vbank.store.timestamps import authority
 
+        settings = self.branch.settings
         if self._key is None:
-            self._key = branch_key(self.branch.settings.data)
-        entry = await seal_session(self.branch.db, self.branch.settings.data, session_id,
-                                   self._key)
+            self._key = signing_key(settings.evidence_key_path, settings.evidence_keyring_path)
+            self._stamper = authority(settings)
+        entry = await seal_session(self.branch.db, settings.data, session_id, self._key,
+                                   stamp=self._stamper.stamp if self._stamper else None)
         if entry is None:
             return None
         self._locks.pop(session_id, None)

@@ -58,14 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     evidence = sub.add_parser("evidence", help="sealed sessions (留证)").add_subparsers(
         dest="action", required=True)
-    verify = evidence.add_parser("verify", help="check a sealed session: exit 0 intact, "
-                                                "1 tampered or missing, 2 unknown session")
-    verify.add_argument("session_id")
+    verify = evidence.add_parser("verify", help="check a sealed session (--all: the whole "
+                                                "chain): exit 0 intact, 1 tampered or "
+                                                "missing, 2 unknown session")
+    verify.add_argument("session_id", nargs="?")
+    verify.add_argument("--all", action="store_true", dest="whole_chain",
+                        help="walk the whole chain, its anchors and every sealed package")
     _storage_options(verify)
     export = evidence.add_parser("export", help="copy a sealed session's package to a folder")
     export.add_argument("session_id")
     export.add_argument("out_dir", type=Path)
     _storage_options(export)
+    _storage_options(evidence.add_parser(
+        "rotate-key", help="retire the evidence signing key after the chain's last entry and "
+                           "put a new one in its file (stop every node first)"))
 
     points = sub.add_parser("points", help="the points ledger").add_subparsers(
         dest="action", required=True)
@@ -105,6 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vbank.api.app import create_app
     from vbank.domain.mall import MALL_PATH, MallFileError, load_mall
     from vbank.store.db import upgrade
+    from vbank.store.evidence_files import SERVER_UMASK
 
     settings = _settings(args, host=args.host, port=args.port, demo=args.demo or None,
                          node=args.node)
@@ -124,6 +131,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=os.environ.get("VBANK_LOG", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Everything the server and its media workers write (database, recordings, snapshots,
+    # documents, evidence) is for its user and group only: 0640 files, 0750 folders.
+    os.umask(SERVER_UMASK)
     upgrade(settings.database_url)
     app = create_app(settings)
     # X-Forwarded-For decides whose address the limits count: believe it only from the
@@ -222,13 +232,19 @@ def cmd_points_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
-    """verify: 0 intact, 1 each problem printed, 2 unknown session; export: the same codes."""
+    """verify: 0 intact, 1 each problem printed, 2 unknown session; export: the same codes;
+    rotate-key: 0 rotated, 1 refused."""
     import getpass
 
     from vbank.domain.evidence import EvidenceError, UnknownSession
     from vbank.store import evidence
     from vbank.store.db import make_engine, sessionmaker, upgrade
+    from vbank.store.evidence_export import export_session
+    from vbank.store.timestamps import evidence_trust
 
+    if args.action == "verify" and (args.session_id is None) == (not args.whole_chain):
+        print("vbank: verify takes a SESSION_ID or --all", file=sys.stderr)
+        return 2
     settings = _settings(args)
     upgrade(settings.database_url)
     try:
@@ -240,21 +256,31 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         engine = make_engine(settings.database_url)
         try:
             async with sessionmaker(engine)() as db:
+                if args.action == "rotate-key":
+                    return await _rotate_key(db, settings)
+                trust = evidence_trust(settings)  # from outside the data directory only
                 if args.action == "verify":
-                    result = await evidence.verify_session(
-                        db, settings.data, args.session_id, evidence.load_public_key(settings.data))
+                    if args.whole_chain:
+                        result = await evidence.verify_chain(db, settings.data, trust)
+                        intact = f"intact ({await evidence.count_entries(db)} entries)"
+                    else:
+                        result = await evidence.verify_session(db, settings.data,
+                                                               args.session_id, trust)
+                        intact = "intact"
                     await evidence.log_read(db, actor, "verify", args.session_id)
                     await db.commit()
-                    print("\n".join(result.problems) if result.problems else "intact")
+                    print("\n".join(result.problems) if result.problems else intact)
                     return 0 if result.intact else 1
-                done = await evidence.export_session(db, settings.data, args.session_id,
-                                                     args.out_dir)
+                done = await export_session(db, settings.data, args.session_id, args.out_dir,
+                                            trust.keyring)
                 await evidence.log_read(db, actor, "export", args.session_id)
                 await db.commit()
+                for path in done.linked:
+                    print(f"linked: {path} is a symbolic link, not copied (tampering)")
                 for path in done.missing:
                     print(f"missing: {path}")
                 print(f"exported {len(done.written)} files to {args.out_dir}")
-                return 1 if done.missing else 0
+                return 1 if done.missing or done.linked else 0
         finally:
             await engine.dispose()
 
@@ -266,6 +292,21 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     except EvidenceError as exc:
         print(f"vbank: {exc}", file=sys.stderr)
         return 1
+
+
+async def _rotate_key(db: Any, settings: Settings) -> int:
+    from sqlalchemy import func, select
+
+    from vbank.store.evidence_keys import rotate_key
+    from vbank.store.models import EvidenceEntry
+
+    head = int(await db.scalar(select(func.max(EvidenceEntry.seq))) or 0)
+    retired, new = rotate_key(settings.evidence_key_path, settings.evidence_keyring_path, head)
+    for key in retired:
+        print(f"retired key {key.id} after entry {head}")
+    print(f"new key {new.id} in {settings.evidence_key_path}; keyring "
+          f"{settings.evidence_keyring_path}")
+    return 0
 
 
 def cmd_scenario_check(args: argparse.Namespace) -> int:

@@ -113,6 +113,24 @@ class Settings(BaseSettings):
     points_expiry_every_s: float = Field(3600.0, gt=0,
                                          description="how often expired points are taken")
 
+    # Evidence that whoever holds the data directory cannot rewrite: the signing key and
+    # the keyring live apart from it, and an outside authority timestamps each seal.
+    evidence_key: Path | None = Field(None, description="the branch's Ed25519 evidence "
+                                      "signing key (PEM, mode 0600, made on first start); "
+                                      "default <data>/keys/branch-ed25519.pem, for "
+                                      "demonstrations only: production keeps it outside the "
+                                      "data directory")
+    evidence_keyring: Path | None = Field(None, description="the public keys that verify "
+                                          "evidence, old ones kept after a rotation; default "
+                                          "evidence-keyring.json beside the key")
+    tsa_url: str = Field("", description="an RFC 3161 timestamp authority that stamps each "
+                                         "seal; none by default")
+    tsa_cert: Path | None = Field(None, description="PEM certificate(s) of the timestamp "
+                                  "authority (its own or its CA's): tokens are checked "
+                                  "against them; needed with tsa_url")
+    tsa_timeout_s: float = Field(10.0, gt=0, description="how long a seal waits for the "
+                                 "timestamp authority before failing (and being retried)")
+
     def tellers_on_duty(self, now: datetime) -> bool:
         """Whether ``now`` (local time) falls within ``teller_hours``."""
         start, end = (int(h) * 60 + int(m) for h, m in
@@ -135,6 +153,14 @@ class Settings(BaseSettings):
     @property
     def recordings_dir(self) -> Path:
         return self.data / "recordings"
+
+    @property
+    def evidence_key_path(self) -> Path:
+        return self.evidence_key or self.data / "keys" / "branch-ed25519.pem"
+
+    @property
+    def evidence_keyring_path(self) -> Path:
+        return self.evidence_keyring or self.evidence_key_path.parent / "evidence-keyring.json"
 
     @property
     def ice_host_list(self) -> list[str]:

@@ -22,9 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from vbank.cli import main
 from vbank.config import Settings
 from vbank.domain.evidence import GENESIS, ChainLink, UnknownSession
+from vbank.domain.keyring import Keyring
 from vbank.store import evidence
 from vbank.store.db import make_engine, sessionmaker, upgrade
+from vbank.store.evidence_export import export_session
+from vbank.store.evidence_keys import signing_key
 from vbank.store.models import AuditRead, CallSession, EvidenceEntry, Recording, SessionRecord
+from vbank.store.timestamps import evidence_trust
 
 T0 = datetime(2025, 3, 4, 9, 30, tzinfo=UTC)
 #: the start of a WebM file (EBML magic), then bytes standing for the media
@@ -33,9 +37,13 @@ WEBM = bytes.fromhex("1a45dfa3") + bytes(range(256)) * 8
 
 @dataclass
 class Branch:
-    data: Path
+    settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     key: Ed25519PrivateKey
+
+    @property
+    def data(self) -> Path:
+        return self.settings.data
 
     async def seal(self, session_id: str) -> EvidenceEntry | None:
         return await evidence.seal_session(self.sessions, self.data, session_id, self.key,
@@ -44,14 +52,30 @@ class Branch:
     async def verify(self, session_id: str) -> tuple[bool, list[str]]:
         async with self.sessions() as db:
             result = await evidence.verify_session(db, self.data, session_id,
-                                                   self.key.public_key())
+                                                   evidence_trust(self.settings))
         return result.intact, result.problems
 
 
-def migrated(data: Path) -> Settings:
-    settings = Settings(data=data, demo=True, media_workers=0, digital_human=False)
+def vault(data: Path) -> Path:
+    """Where the tests keep the signing key: beside the data directory, not in it."""
+    return data.parent / "vault" / "branch-ed25519.pem"
+
+
+@pytest.fixture(autouse=True)
+def key_outside_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what the command line reads too (every test's data directory is tmp_path / NAME)
+    monkeypatch.setenv("VBANK_EVIDENCE_KEY", str(tmp_path / "vault" / "branch-ed25519.pem"))
+
+
+def migrated(data: Path, **extra: Any) -> Settings:
+    settings = Settings(data=data, demo=True, media_workers=0, digital_human=False,
+                        evidence_key=vault(data), **extra)
     upgrade(settings.database_url)
     return settings
+
+
+def branch_key(settings: Settings) -> Ed25519PrivateKey:
+    return signing_key(settings.evidence_key_path, settings.evidence_keyring_path)
 
 
 def write(data: Path, relative: str, content: bytes) -> str:
@@ -111,7 +135,7 @@ def settings(tmp_path: Path) -> Settings:
 async def branch(settings: Settings) -> AsyncIterator[Branch]:
     engine = make_engine(settings.database_url)
     sessions = sessionmaker(engine)
-    yield Branch(settings.data, sessions, evidence.branch_key(settings.data))
+    yield Branch(settings, sessions, branch_key(settings))
     await engine.dispose()
 
 
@@ -131,16 +155,20 @@ def item_paths(data: Path, sid: str) -> list[str]:
 
 
 # ------------------------------------------------------------------ the key
-def test_branch_key_is_made_once_private_and_its_public_half_published(tmp_path: Path) -> None:
-    key = evidence.branch_key(tmp_path)
-    path = tmp_path / "keys" / "branch-ed25519.pem"
+def test_branch_key_is_made_once_private_and_its_public_half_kept_in_the_keyring(
+        tmp_path: Path) -> None:
+    settings = Settings(data=tmp_path / "data", evidence_key=tmp_path / "vault" / "k.pem")
+    key = branch_key(settings)
+    path = tmp_path / "vault" / "k.pem"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = evidence.branch_key(tmp_path)
+    again = branch_key(settings)
     assert again.private_bytes_raw() == key.private_bytes_raw()
-    public = evidence.load_public_key(tmp_path)
-    assert public is not None and public.public_bytes_raw() == key.public_key().public_bytes_raw()
-    assert [p.name for p in (tmp_path / "keys").iterdir()] == sorted(
-        ["branch-ed25519.pem", "branch-ed25519.pub.pem"])
+    keyring = evidence_trust(settings).keyring
+    assert keyring.current is not None
+    assert keyring.current.public_key.public_bytes_raw() == key.public_key().public_bytes_raw()
+    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == [
+        "evidence-keyring.json", "k.pem"]
+    assert not (tmp_path / "data").exists()  # nothing of the key in the data directory
 
 
 # ------------------------------------------------------------------ sealing and verifying
@@ -231,7 +259,9 @@ async def test_two_entries_swapped_in_the_chain_are_detected(branch: Branch) -> 
                         "chain: entry 1 does not start the chain",
                         "chain: entry 2 does not match its hash",
                         "chain: entry 2 does not follow entry 1",
-                        "chain: entry 3 does not follow entry 2"]
+                        "chain: entry 3 does not follow entry 2",
+                        "anchor: entry 1 does not match its anchor",
+                        "anchor: entry 2 does not match its anchor"]
     assert not (await branch.verify("s_1"))[0]
 
 
@@ -240,7 +270,9 @@ async def test_a_deleted_chain_entry_is_a_gap(branch: Branch) -> None:
         await sealed(branch, f"s_{n}", f"VB-{n}")
     async with branch.sessions.begin() as db:
         await db.delete(await db.get(EvidenceEntry, 2))
-    assert await branch.verify("s_3") == (False, ["chain: entry 2 is missing"])
+    assert await branch.verify("s_3") == (False, [
+        "chain: entry 2 is missing",
+        "anchor: entry 2 (session s_2) was sealed and is missing from the chain"])
     assert await branch.verify("s_1") == (True, [])
 
 
@@ -251,7 +283,8 @@ async def test_a_re_signed_entry_with_another_key_is_detected(branch: Branch) ->
         entry = await db.get(EvidenceEntry, 1)
         assert entry is not None
         entry.signature = forger.sign(entry.chain_sha256.encode()).hex()
-    assert await branch.verify("s_one") == (False, ["signature: invalid for entry 1"])
+    assert await branch.verify("s_one") == (False, ["signature: invalid for entry 1",
+                                                    "anchor: entry 1 does not match its anchor"])
 
 
 async def test_sealing_the_same_session_again_returns_the_same_entry(branch: Branch) -> None:
@@ -318,21 +351,25 @@ async def test_export_copies_the_package_keeping_its_paths(branch: Branch,
     await sealed(branch)
     out = tmp_path / "export"
     async with branch.sessions() as db:
-        done = await evidence.export_session(db, branch.data, "s_one", out)
-    assert done.missing == []
-    for path in [*item_paths(branch.data, "s_one"), "evidence/s_one/manifest.json",
-                 "keys/branch-ed25519.pub.pem"]:
+        done = await export_session(db, branch.data, "s_one", out,
+                                    evidence_trust(branch.settings).keyring)
+    assert done.missing == [] and done.linked == []
+    for path in [*item_paths(branch.data, "s_one"), "evidence/s_one/manifest.json"]:
         assert (out / path).read_bytes() == (branch.data / path).read_bytes(), path
+    keyring = Keyring.from_json((out / "keys/evidence-keyring.json").read_bytes())
+    assert keyring == evidence_trust(branch.settings).keyring
     entry = json.loads((out / "evidence/s_one/chain-entry.json").read_bytes())
     assert entry["seq"] == 1 and entry["prev_sha256"] == GENESIS
-    assert not (out / "keys/branch-ed25519.pem").exists()
+    assert entry["key_id"] == keyring.keys[0].id
+    assert entry["anchor"]["chain_sha256"] == entry["chain_sha256"]
+    assert not list(out.glob("keys/*.pem"))
 
 
 # ------------------------------------------------------------------ the command line
 def seal_sync(settings: Settings, *sids: str) -> None:
     async def run() -> None:
         engine = make_engine(settings.database_url)
-        branch = Branch(settings.data, sessionmaker(engine), evidence.branch_key(settings.data))
+        branch = Branch(settings, sessionmaker(engine), branch_key(settings))
         try:
             for n, sid in enumerate(sids):
                 await sealed(branch, sid, f"VB-{n}")
@@ -378,7 +415,7 @@ def test_cli_verify_honours_db_and_data(tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "elsewhere"
     db_url = f"sqlite:///{tmp_path / 'branch.db'}"
-    settings = Settings(data=data, db=db_url)
+    settings = Settings(data=data, db=db_url, evidence_key=vault(data))
     upgrade(settings.database_url)
     seal_sync(settings, "s_db")
     assert main(["evidence", "verify", "s_db", "--db", db_url, "--data", str(data)]) == 0
@@ -515,9 +552,10 @@ def test_the_app_makes_the_branch_key_on_first_start(tmp_path: Path) -> None:
     from vbank.api.app import create_app
 
     with TestClient(create_app(settings)):
-        key = settings.data / "keys" / "branch-ed25519.pem"
+        key = settings.evidence_key_path
         assert key.is_file() and stat.S_IMODE(os.stat(key).st_mode) == 0o600
-        assert (settings.data / "keys" / "branch-ed25519.pub.pem").is_file()
+        assert settings.evidence_keyring_path.is_file()
+        assert not (settings.data / "keys").exists()
 
 
 def test_opening_a_snapshot_is_logged_as_a_read(api: Api) -> None:

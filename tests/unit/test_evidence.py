@@ -18,15 +18,16 @@ from vbank.domain.evidence import (
     Record,
     chain_hash,
     check_chain,
-    check_signatures,
     compare_items,
     next_link,
     path_problem,
     sha256_hex,
     split_records,
 )
+from vbank.domain.keyring import Keyring, check_signatures
 
 KEY = Ed25519PrivateKey.generate()
+KEYRING = Keyring.of(KEY.public_key())
 
 
 def manifest(items: tuple[EvidenceItem, ...] = (), **changes: object) -> EvidenceManifest:
@@ -84,7 +85,7 @@ def test_an_intact_chain_has_no_problem_and_starts_at_genesis() -> None:
     links = chain(5)
     assert links[0].seq == 1 and links[0].prev_sha256 == GENESIS
     assert check_chain(links) == []
-    assert check_signatures(links, KEY.public_key()) == []
+    assert check_signatures(links, KEYRING) == []
 
 
 def test_chain_detects_reordered_entries() -> None:
@@ -122,16 +123,18 @@ def test_signature_detects_a_changed_chain_hash() -> None:
     links = chain(3)
     forged_hash = sha256_hex(b"forged")
     links[2] = replace(links[2], chain_sha256=forged_hash)
-    assert check_signatures(links, KEY.public_key()) == ["signature: invalid for entry 3"]
+    assert check_signatures(links, KEYRING) == ["signature: invalid for entry 3"]
 
 
 def test_signature_of_another_key_or_garbage_is_invalid() -> None:
     links = chain(2)
     other = Ed25519PrivateKey.generate().public_key()
-    assert check_signatures(links, other) == ["signature: invalid for entry 1",
-                                              "signature: invalid for entry 2"]
+    kid = links[0].key_id
+    assert check_signatures(links, Keyring.of(other)) == [
+        f"signature: entry 1 is signed with key {kid}, which is not in the keyring",
+        f"signature: entry 2 is signed with key {kid}, which is not in the keyring"]
     links[0] = replace(links[0], signature="zz")
-    assert check_signatures(links, KEY.public_key()) == ["signature: invalid for entry 1"]
+    assert check_signatures(links, KEYRING) == ["signature: invalid for entry 1"]
 
 
 def test_compare_items_names_changed_and_missing_items() -> None:

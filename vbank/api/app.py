@@ -46,10 +46,12 @@ from vbank.rtc.worker import MediaPool
 from vbank.store import repo
 from vbank.store.db import make_engine, sessionmaker
 from vbank.store.demo import load_demo
-from vbank.store.evidence import branch_key, unsealed_sessions
+from vbank.store.evidence import unsealed_sessions
+from vbank.store.evidence_keys import signing_key
 from vbank.store.mall import ensure_items, ensure_prizes
 from vbank.store.points import PointsDesk
 from vbank.store.recovery import recover
+from vbank.store.timestamps import authority, evidence_trust
 
 if TYPE_CHECKING:
     from vbank.cluster.node import Cluster
@@ -77,7 +79,16 @@ def create_app(settings: Settings) -> FastAPI:
         desk.start()
         queue, cluster = _cluster(settings)
         await recover(app.state.sessions, settings.data, settings.node_name)
-        app.state.evidence_key = branch_key(settings.data)  # made on first start, 0600
+        # The evidence key, made on first start (0600): a key others may read, or one the
+        # keyring retired, stops the start here rather than failing every seal.
+        signing_key(settings.evidence_key_path, settings.evidence_keyring_path)
+        if settings.evidence_key_path.resolve().is_relative_to(settings.data.resolve()) \
+                and not settings.demo:
+            log.warning("the evidence key %s is inside the data directory: whoever "
+                        "holds the directory can forge evidence; set VBANK_EVIDENCE_KEY to a "
+                        "path outside it (README: Evidence)", settings.evidence_key_path)
+        authority(settings)  # a timestamp authority without its certificate stops the start
+        app.state.evidence_trust = evidence_trust(settings)
         # calls a crash left open (what was recorded up to it), and any whose seal failed
         async with app.state.sessions() as db:
             unsealed = await unsealed_sessions(db, settings.node_name)

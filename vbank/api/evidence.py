@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from vbank.api.deps import DbDep, SettingsDep, problem, require
 from vbank.auth import Principal, Role
+from vbank.domain.anchors import EvidenceTrust
 from vbank.domain.evidence import (
     EvidenceError,
     MissingItem,
@@ -27,11 +27,11 @@ router = APIRouter(prefix="/api/v1", tags=["evidence"])
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 
 
-def get_evidence_key(request: Request) -> Ed25519PrivateKey:
-    return request.app.state.evidence_key
+def get_evidence_trust(request: Request) -> EvidenceTrust:
+    return request.app.state.evidence_trust
 
 
-EvidenceKey = Annotated[Ed25519PrivateKey, Depends(get_evidence_key)]
+Trust = Annotated[EvidenceTrust, Depends(get_evidence_trust)]
 
 
 class SealedPublic(BaseModel):
@@ -117,10 +117,10 @@ async def read_evidence(session_id: str, auditor: Auditor, db: DbDep,
 @router.get("/evidence/{session_id}/verify", response_model=VerifyPublic,
             responses={404: problem("no sealed evidence for that session")})
 async def verify_evidence(session_id: str, auditor: Auditor, db: DbDep, settings: SettingsDep,
-                          key: EvidenceKey) -> VerifyPublic:
+                          trust: Trust) -> VerifyPublic:
     """``intact`` when nothing changed; otherwise each problem, naming the item."""
     try:
-        result = await evidence.verify_session(db, settings.data, session_id, key.public_key())
+        result = await evidence.verify_session(db, settings.data, session_id, trust)
     except EvidenceError as exc:
         raise _http(exc) from exc
     await evidence.log_read(db, auditor.username, "verify", session_id)

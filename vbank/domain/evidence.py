@@ -5,8 +5,10 @@ read (record rows as plain values, digests of files it hashed, chain entries) an
 documents to write, a manifest and its canonical bytes, signed chain links, and problems.
 
 Every problem is one exact line naming what is wrong, so an auditor (or a test) can act on
-it: ``changed: PATH (sha256 NEW… expected OLD…)``, ``missing: PATH``, ``chain: ...``,
-``signature: invalid for entry N``, ``manifest: PATH changed``.
+it: ``changed: PATH (sha256 NEW… expected OLD…)``, ``missing: PATH``, ``linked: PATH ...``,
+``chain: ...``, ``signature: invalid for entry N``, ``manifest: PATH changed``.
+
+Signatures are checked against the keyring (``vbank.domain.keyring``).
 """
 
 from __future__ import annotations
@@ -212,9 +214,18 @@ def path_problem(path: str) -> str | None:
     return None
 
 
+#: what ``compare_items`` is told for an item whose path is a symbolic link on disk
+LINKED = "linked"
+
+
 def compare_items(items: Sequence[EvidenceItem],
                   found: Mapping[str, str | None]) -> list[str]:
-    """Problems of each item against ``found`` (path → sha256 on disk, None when absent)."""
+    """Problems of each item against ``found`` (path → sha256 on disk, None when absent,
+    ``LINKED`` when the path, or a folder on it, is a symbolic link).
+
+    A sealed item is a file the branch wrote; a link in its place points somewhere the
+    manifest never vouched for, whatever the bytes there hash to: tampering.
+    """
     problems: list[str] = []
     for item in items:
         unsafe = path_problem(item.path)
@@ -222,7 +233,10 @@ def compare_items(items: Sequence[EvidenceItem],
             problems.append(unsafe)
             continue
         actual = found.get(item.path)
-        if actual is None:
+        if actual == LINKED:
+            problems.append(f"linked: {item.path} is a symbolic link (an item is never one: "
+                            f"tampering)")
+        elif actual is None:
             problems.append(f"missing: {item.path}")
         elif actual != item.sha256:
             problems.append(f"changed: {item.path} (sha256 {actual[:SHORT]}… "
@@ -231,9 +245,14 @@ def compare_items(items: Sequence[EvidenceItem],
 
 
 # ------------------------------------------------------------------ the chain
+def chain_message(seq: int, prev_sha256: str, manifest_sha256: str) -> bytes:
+    """The bytes whose SHA-256 is entry ``seq``'s chain hash (what a timestamp stamps)."""
+    return f"vbank-evidence:{seq}:{prev_sha256}:{manifest_sha256}".encode("ascii")
+
+
 def chain_hash(seq: int, prev_sha256: str, manifest_sha256: str) -> str:
     """The SHA-256 that links entry ``seq`` to the one before it."""
-    return sha256_hex(f"vbank-evidence:{seq}:{prev_sha256}:{manifest_sha256}".encode("ascii"))
+    return sha256_hex(chain_message(seq, prev_sha256, manifest_sha256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +264,12 @@ class ChainLink:
     prev_sha256: str
     chain_sha256: str
     signature: str  # hex Ed25519 signature of the ASCII bytes of ``chain_sha256``
+    key_id: str | None = None  # the keyring's name of the key that signed (None: before ids)
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """A key's name in chain entries and the keyring: 16 hex digits of its SHA-256."""
+    return sha256_hex(public_key.public_bytes_raw())[:16]
 
 
 def sign(key: Ed25519PrivateKey, chain_sha256: str) -> str:
@@ -265,7 +290,8 @@ def next_link(last: ChainLink | None, manifest_sha256: str,
     seq = 1 if last is None else last.seq + 1
     prev = GENESIS if last is None else last.chain_sha256
     digest = chain_hash(seq, prev, manifest_sha256)
-    return ChainLink(seq, manifest_sha256, prev, digest, sign(key, digest))
+    return ChainLink(seq, manifest_sha256, prev, digest, sign(key, digest),
+                     key_id(key.public_key()))
 
 
 def check_chain(links: Sequence[ChainLink]) -> list[str]:
@@ -291,11 +317,6 @@ def check_chain(links: Sequence[ChainLink]) -> list[str]:
                             else f"chain: entry {link.seq} does not follow entry {prev_seq}")
         prev_seq, prev_hash = max(prev_seq, link.seq), link.chain_sha256
     return problems
-
-
-def check_signatures(links: Sequence[ChainLink], public_key: Ed25519PublicKey) -> list[str]:
-    return [f"signature: invalid for entry {link.seq}" for link in links
-            if not signature_valid(public_key, link.chain_sha256, link.signature)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,40 +1,42 @@
-"""Sealing, verifying and exporting sessions' evidence, and the branch's signing key.
+"""Sealing, verifying and exporting sessions' evidence.
 
-Under the data directory:
+Under the data directory, ``evidence/<session_id>/``: ``session.json``, ``transcript.json``,
+``timeline.json``, ``qc.json`` and ``manifest.json`` (folders 0750, files 0640). The
+manifest lists these and every recording, snapshot, document and signature image of the
+session (each where it already lives) with its SHA-256. In the database: the chain entry
+(``evidence``) and its anchor (``evidence_anchors``, with the RFC 3161 token when an
+authority is configured), written in one transaction.
 
-- ``keys/branch-ed25519.pem``: the branch's private key (mode 0600, made on first start);
-  ``keys/branch-ed25519.pub.pem`` beside it is the public key verifiers use.
-- ``evidence/<session_id>/``: ``session.json``, ``transcript.json``, ``timeline.json``,
-  ``qc.json`` and ``manifest.json``. The manifest lists these and every recording, snapshot,
-  document and signature image of the session (each where it already lives) with its SHA-256.
-
-The rules (manifest format, chain links, what counts as a problem) are in
-``vbank.domain.evidence``; this module reads and writes files and rows around them.
+The signing key and the keyring are not here but where the operator keeps them
+(``vbank.store.evidence_keys``); verify trusts only those, the anchors and the authority's
+certificate (``EvidenceTrust``). The rules (manifest format, chain links, anchors, what
+counts as a problem) are in ``vbank.domain``; this module reads and writes files and rows
+around them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import secrets
 import shutil
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vbank.domain.anchors import Anchor, EvidenceTrust, anchor_of, check_anchors
 from vbank.domain.evidence import (
+    LINKED,
     BadManifest,
     ChainLink,
     EvidenceError,
@@ -45,8 +47,8 @@ from vbank.domain.evidence import (
     Record,
     UnknownSession,
     VerifyResult,
+    chain_message,
     check_chain,
-    check_signatures,
     compare_items,
     document_bytes,
     next_link,
@@ -55,80 +57,32 @@ from vbank.domain.evidence import (
     split_records,
     summarize,
 )
+from vbank.domain.keyring import check_signatures
 from vbank.store import repo
-from vbank.store.models import AuditRead, CallSession, EvidenceEntry, SessionRecord
+from vbank.store.evidence_files import (
+    LinkedItem,
+    check_no_link,
+    item_digest,
+    private_dir,
+    read_item,
+    write_private,
+)
+from vbank.store.models import (
+    AuditRead,
+    CallSession,
+    EvidenceAnchor,
+    EvidenceEntry,
+    SessionRecord,
+)
 
-KEY_PATH = "keys/branch-ed25519.pem"
-PUBLIC_KEY_PATH = "keys/branch-ed25519.pub.pem"
 EVIDENCE_DIR = "evidence"
 #: how often sealing retries when another node took the chain's next number first
 SEAL_ATTEMPTS = 8
 #: one sealer at a time per event loop, so two sessions ending together take turns
 _seal_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
     weakref.WeakKeyDictionary())
-
-
-# ------------------------------------------------------------------ the branch key
-def branch_key(data_dir: Path) -> Ed25519PrivateKey:
-    """The branch's Ed25519 key: loaded, or made on first start (never logged or shown)."""
-    path = data_dir / KEY_PATH
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM,
-                                serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        # Written whole under a private name, then linked in: a node starting at the same
-        # moment either wins the link or reads the other's complete key, never half a file.
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
-                f.flush()
-                os.fsync(f.fileno())
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    key = _load_private(path)
-    public = _public_pem(key.public_key())
-    public_path = data_dir / PUBLIC_KEY_PATH
-    if not public_path.is_file() or public_path.read_bytes() != public:
-        public_path.write_bytes(public)
-    return key
-
-
-def _load_private(path: Path) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (ValueError, TypeError) as exc:
-        raise EvidenceError(f"{path} is not a readable private key") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise EvidenceError(f"{path} is not an Ed25519 key")
-    return key
-
-
-def _public_pem(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.PEM,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def load_public_key(data_dir: Path) -> Ed25519PublicKey | None:
-    """The branch's public key for verifying, or None when this data dir has none."""
-    path = data_dir / PUBLIC_KEY_PATH
-    if path.is_file():
-        try:
-            key = serialization.load_pem_public_key(path.read_bytes())
-        except ValueError as exc:
-            raise EvidenceError(f"{path} is not a readable public key") from exc
-        if not isinstance(key, Ed25519PublicKey):
-            raise EvidenceError(f"{path} is not an Ed25519 key")
-        return key
-    if (data_dir / KEY_PATH).is_file():
-        return _load_private(data_dir / KEY_PATH).public_key()
-    return None
+#: asks the timestamp authority to stamp (message, chain_sha256); returns the token
+Stamper = Callable[[bytes, str], Awaitable[bytes]]
 
 
 # ------------------------------------------------------------------ reading rows and files
@@ -138,23 +92,6 @@ def iso(moment: datetime | None) -> str | None:
         return None
     return (moment.replace(tzinfo=UTC) if moment.tzinfo is None
             else moment.astimezone(UTC)).isoformat()
-
-
-def _digest(path: Path) -> tuple[str, int] | None:
-    """SHA-256 and size of a file read in chunks; None when it cannot be read.
-
-    (``vbank.rtc.recorder`` has the same few lines; importing it would load PyAV here.)
-    """
-    h = hashlib.sha256()
-    size = 0
-    try:
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-                size += len(chunk)
-    except OSError:
-        return None
-    return h.hexdigest(), size
 
 
 async def get_entry(db: AsyncSession, session_id: str) -> EvidenceEntry | None:
@@ -181,12 +118,17 @@ async def records_of(db: AsyncSession, session_id: str) -> list[SessionRecord]:
 
 
 _LINK_COLUMNS = (EvidenceEntry.seq, EvidenceEntry.manifest_sha256, EvidenceEntry.prev_sha256,
-                 EvidenceEntry.chain_sha256, EvidenceEntry.signature)
+                 EvidenceEntry.chain_sha256, EvidenceEntry.signature, EvidenceEntry.key_id)
 
 
 def _link(entry: EvidenceEntry) -> ChainLink:
     return ChainLink(entry.seq, entry.manifest_sha256, entry.prev_sha256, entry.chain_sha256,
-                     entry.signature)
+                     entry.signature, entry.key_id)
+
+
+def _anchor(row: EvidenceAnchor) -> Anchor:
+    return Anchor(row.seq, row.session_id, row.chain_sha256, row.signature, row.key_id,
+                  row.timestamp)
 
 
 def _session_document(row: CallSession) -> dict[str, Any]:
@@ -219,12 +161,15 @@ def _seal_lock() -> asyncio.Lock:
 
 async def seal_session(sessions: async_sessionmaker[AsyncSession], data_dir: Path,
                        session_id: str, key: Ed25519PrivateKey,
-                       now: datetime | None = None) -> EvidenceEntry | None:
+                       now: datetime | None = None,
+                       stamp: Stamper | None = None) -> EvidenceEntry | None:
     """Seal a session's evidence and append it to the chain; None for an unknown session.
 
     Call it once the session has ended and its recordings are stored. Sealing a session
     again returns the entry it already has. ``sessions`` is a session factory (not one
     session) because a conflict with another node's seal is retried in a new transaction.
+    ``stamp``: the timestamp authority's (``TimestampAuthority.stamp``); its token goes
+    into the entry's anchor, and when it fails, nothing is sealed.
     """
     async with _seal_lock():
         async with sessions() as db:
@@ -242,14 +187,14 @@ async def seal_session(sessions: async_sessionmaker[AsyncSession], data_dir: Pat
         staging, manifest = await asyncio.to_thread(
             _stage, data_dir, session_doc, recordings, records, sealed_at)
         try:
-            return await _append(sessions, data_dir, manifest, staging, key)
+            return await _append(sessions, data_dir, manifest, staging, key, stamp)
         finally:
             await asyncio.to_thread(shutil.rmtree, staging, True)
 
 
 async def _append(sessions: async_sessionmaker[AsyncSession], data_dir: Path,
-                  manifest: EvidenceManifest, staging: Path,
-                  key: Ed25519PrivateKey) -> EvidenceEntry:
+                  manifest: EvidenceManifest, staging: Path, key: Ed25519PrivateKey,
+                  stamp: Stamper | None) -> EvidenceEntry:
     folder = f"{EVIDENCE_DIR}/{manifest.session_id}"
     for _ in range(SEAL_ATTEMPTS):
         async with sessions() as db:
@@ -259,18 +204,29 @@ async def _append(sessions: async_sessionmaker[AsyncSession], data_dir: Path,
             # columns, not a row object: the new entry may reuse a number this session saw
             head = (await db.execute(select(*_LINK_COLUMNS).order_by(EvidenceEntry.seq.desc())
                                      .limit(1))).first()
-            link = next_link(None if head is None else ChainLink(*head), manifest.sha256(), key)
+        link = next_link(None if head is None else ChainLink(*head), manifest.sha256(), key)
+        # Stamped outside any transaction (the authority may take seconds); a number lost
+        # to another node below costs one more stamp.
+        token = None if stamp is None else await stamp(
+            chain_message(link.seq, link.prev_sha256, link.manifest_sha256), link.chain_sha256)
+        async with sessions() as db:
             entry = EvidenceEntry(
                 seq=link.seq, session_id=manifest.session_id, service=manifest.service,
                 sealed_at=datetime.fromisoformat(manifest.sealed_at),
                 manifest_path=f"{folder}/manifest.json", manifest_sha256=link.manifest_sha256,
                 prev_sha256=link.prev_sha256, chain_sha256=link.chain_sha256,
-                signature=link.signature)
+                signature=link.signature, key_id=link.key_id)
+            anchor = anchor_of(link, manifest.session_id, token)
             db.add(entry)
+            db.add(EvidenceAnchor(seq=anchor.seq, session_id=anchor.session_id,
+                                  chain_sha256=anchor.chain_sha256,
+                                  signature=anchor.signature, key_id=anchor.key_id,
+                                  anchored_at=datetime.now(UTC), timestamp=anchor.timestamp))
             try:
                 await db.flush()
             except IntegrityError:  # the number (or the session) was taken meanwhile
                 await db.rollback()
+                await _refuse_a_cut_chain(db, link.seq)
                 continue
             # Files go into place only once this insert holds its number: a seal that loses
             # the race never overwrites the winner's files.
@@ -280,6 +236,16 @@ async def _append(sessions: async_sessionmaker[AsyncSession], data_dir: Path,
             return entry
     raise EvidenceError(f"session {manifest.session_id} was not sealed: the chain moved on "
                         f"{SEAL_ATTEMPTS} times")
+
+
+async def _refuse_a_cut_chain(db: AsyncSession, seq: int) -> None:
+    """A number taken by an anchor whose entry is gone: the chain's end was deleted. Sealing
+    on would write over the evidence of the cut, so the seal fails (and alerts) instead."""
+    anchored = await db.get(EvidenceAnchor, seq)
+    if anchored is not None and await db.get(EvidenceEntry, seq) is None:
+        raise EvidenceError(f"session not sealed: the chain was cut (entry {seq}, session "
+                            f"{anchored.session_id}, is anchored but missing); run vbank "
+                            f"evidence verify --all")
 
 
 def _place(staging: Path, final: Path) -> None:
@@ -292,8 +258,9 @@ def _stage(data_dir: Path, session_doc: dict[str, Any], recordings: Sequence[_Re
            records: Sequence[Record], sealed_at: str) -> tuple[Path, EvidenceManifest]:
     """Write the package's documents and manifest into a fresh folder beside the final one."""
     session_id = str(session_doc["session_id"])
+    private_dir(data_dir / EVIDENCE_DIR)
     staging = data_dir / EVIDENCE_DIR / f".{session_id}.{secrets.token_hex(6)}"
-    staging.mkdir(parents=True)
+    private_dir(staging)
     try:
         return staging, _write_package(data_dir, staging, session_doc, recordings, records,
                                        sealed_at)
@@ -311,14 +278,14 @@ def _write_package(data_dir: Path, staging: Path, session_doc: dict[str, Any],
     documents = {"session": session_doc, **split_records(records)}
     for kind, content in documents.items():
         data = document_bytes(content)
-        (staging / f"{kind}.json").write_bytes(data)
+        write_private(staging / f"{kind}.json", data)
         items.append(EvidenceItem(kind, f"{folder}/{kind}.json", sha256_hex(data), len(data)))
     unavailable: list[str] = []
     for rec in recordings:
         if path_problem(rec.path):  # stored outside the data directory
             unavailable.append(rec.path)
             continue
-        found = _digest(data_dir / rec.path)
+        found = _sealed_digest(data_dir, rec.path)
         # The hash taken when the recording closed is the witness; a file changed since
         # then fails verify from the start instead of being sealed as it is now.
         items.append(EvidenceItem("recording", rec.path, rec.sha256,
@@ -329,7 +296,7 @@ def _write_package(data_dir: Path, staging: Path, session_doc: dict[str, Any],
         if r.path is None or r.path in seen:
             continue
         seen.add(r.path)
-        found = None if path_problem(r.path) else _digest(data_dir / r.path)
+        found = None if path_problem(r.path) else _sealed_digest(data_dir, r.path)
         digest = r.sha256 or (found[0] if found else None)
         if digest is None or path_problem(r.path):  # nothing to vouch for it
             unavailable.append(r.path)
@@ -345,54 +312,105 @@ def _write_package(data_dir: Path, staging: Path, session_doc: dict[str, Any],
         reference=str(session_doc["reference"]), customer=str(session_doc["customer"]),
         tellers=tuple(session_doc["tellers"]), outcome=session_doc["outcome"],
         sealed_at=sealed_at, items=tuple(items), summary=summary)
-    (staging / "manifest.json").write_bytes(manifest.to_json())
+    write_private(staging / "manifest.json", manifest.to_json())
     return manifest
+
+
+def _sealed_digest(data_dir: Path, relative: str) -> tuple[str, int] | None:
+    """An item's digest as sealing sees it: a link is not read (verify then says so)."""
+    try:
+        return item_digest(data_dir, relative)
+    except LinkedItem:
+        return None
 
 
 # ------------------------------------------------------------------ verifying and reading
 async def verify_session(db: AsyncSession, data_dir: Path, session_id: str,
-                         public_key: Ed25519PublicKey | None) -> VerifyResult:
-    """Check a sealed session: its manifest, its signature, the chain up to it, every item.
+                         trust: EvidenceTrust) -> VerifyResult:
+    """Check a sealed session: the chain up to it (links, signatures, anchors and their
+    timestamps), its manifest and every item.
 
-    ``UnknownSession`` when the session was never sealed.
+    A session whose entry is gone but whose anchor remains was sealed: the chain was cut,
+    and what is missing is reported. ``UnknownSession`` only when it was never sealed.
     """
     entry = await get_entry(db, session_id)
-    if entry is None:
-        raise UnknownSession(session_id)
-    rows = await db.execute(select(EvidenceEntry).where(EvidenceEntry.seq <= entry.seq)
-                            .order_by(EvidenceEntry.seq))
-    links = [_link(e) for e in rows.scalars()]
-    problems = check_chain(links)
-    if public_key is None:
-        problems.append(f"signature: no branch public key at {PUBLIC_KEY_PATH}")
+    if entry is not None:
+        upto, manifest_path = entry.seq, entry.manifest_path
+        manifest_sha256: str | None = entry.manifest_sha256
     else:
-        problems += check_signatures(links, public_key)
-    problems += await asyncio.to_thread(_check_files, data_dir, entry)
+        anchored = (await db.execute(select(EvidenceAnchor).where(
+            EvidenceAnchor.session_id == session_id))).scalar_one_or_none()
+        if anchored is None:
+            raise UnknownSession(session_id)
+        upto, manifest_path = anchored.seq, f"{EVIDENCE_DIR}/{session_id}/manifest.json"
+        manifest_sha256 = None
+    problems = await _check_chain(db, trust, upto)
+    problems += await asyncio.to_thread(_check_files, data_dir, session_id, manifest_path,
+                                        manifest_sha256)
     return VerifyResult.of(problems)
 
 
-def _check_files(data_dir: Path, entry: EvidenceEntry) -> list[str]:
-    unsafe = path_problem(entry.manifest_path)
+async def verify_chain(db: AsyncSession, data_dir: Path, trust: EvidenceTrust) -> VerifyResult:
+    """``vbank evidence verify --all``: the whole chain against its anchors, and the files of
+    every sealed session, each problem once."""
+    problems = await _check_chain(db, trust, None)
+    rows = await db.execute(select(EvidenceEntry.session_id, EvidenceEntry.manifest_path,
+                                   EvidenceEntry.manifest_sha256).order_by(EvidenceEntry.seq))
+    for session_id, manifest_path, manifest_sha256 in rows.all():
+        problems += await asyncio.to_thread(_check_files, data_dir, session_id, manifest_path,
+                                            manifest_sha256)
+    return VerifyResult.of(problems)
+
+
+async def count_entries(db: AsyncSession) -> int:
+    return int(await db.scalar(select(func.count()).select_from(EvidenceEntry)) or 0)
+
+
+async def _check_chain(db: AsyncSession, trust: EvidenceTrust, upto: int | None) -> list[str]:
+    """The chain's problems from its first entry to ``upto`` (None: to its end and past,
+    as far as the anchors go)."""
+    entries = select(EvidenceEntry).order_by(EvidenceEntry.seq)
+    anchors = select(EvidenceAnchor).order_by(EvidenceAnchor.seq)
+    if upto is not None:
+        entries = entries.where(EvidenceEntry.seq <= upto)
+        anchors = anchors.where(EvidenceAnchor.seq <= upto)
+    links = [_link(e) for e in (await db.execute(entries)).scalars()]
+    problems = check_chain(links)
+    problems += check_signatures(links, trust.keyring)
+    problems += check_anchors(links, [_anchor(a) for a in (await db.execute(anchors)).scalars()],
+                              trust)
+    return problems
+
+
+def _check_files(data_dir: Path, session_id: str, manifest_path: str,
+                 manifest_sha256: str | None) -> list[str]:
+    """The manifest against its hash in the chain (None: the entry is gone) and each item."""
+    unsafe = path_problem(manifest_path)
     if unsafe:
         return [unsafe]
     try:
-        raw = (data_dir / entry.manifest_path).read_bytes()
+        raw = read_item(data_dir, manifest_path)
+    except LinkedItem as exc:
+        return [str(exc)]
     except OSError:
-        return [f"missing: {entry.manifest_path}"]
+        return [f"missing: {manifest_path}"]
     problems = []
-    if sha256_hex(raw) != entry.manifest_sha256:
-        problems.append(f"manifest: {entry.manifest_path} changed")
+    if manifest_sha256 is not None and sha256_hex(raw) != manifest_sha256:
+        problems.append(f"manifest: {manifest_path} changed")
     try:
         manifest = EvidenceManifest.from_json(raw)
     except BadManifest:
-        return [*problems, f"manifest: {entry.manifest_path} is not readable"]
-    if manifest.session_id != entry.session_id:
-        problems.append(f"manifest: {entry.manifest_path} is for session "
-                        f"{manifest.session_id}")
+        return [*problems, f"manifest: {manifest_path} is not readable"]
+    if manifest.session_id != session_id:
+        problems.append(f"manifest: {manifest_path} is for session {manifest.session_id}")
     found: dict[str, str | None] = {}
     for item in manifest.items:
         if item.path not in found and not path_problem(item.path):
-            digest = _digest(data_dir / item.path)
+            try:
+                digest = item_digest(data_dir, item.path)
+            except LinkedItem:
+                found[item.path] = LINKED
+                continue
             found[item.path] = digest[0] if digest else None
     return problems + compare_items(manifest.items, found)
 
@@ -406,7 +424,9 @@ async def read_manifest(db: AsyncSession, data_dir: Path,
     if path_problem(entry.manifest_path):
         raise BadManifest(f"manifest: unsafe path {entry.manifest_path!r}")
     try:
-        raw = await asyncio.to_thread((data_dir / entry.manifest_path).read_bytes)
+        raw = await asyncio.to_thread(read_item, data_dir, entry.manifest_path)
+    except LinkedItem:
+        raise
     except OSError as exc:
         raise MissingItem(entry.manifest_path) from exc
     return entry, EvidenceManifest.from_json(raw)
@@ -419,77 +439,24 @@ def read_documents(data_dir: Path, manifest: EvidenceManifest) -> dict[str, Any]
         item = next((i for i in manifest.items if i.kind == kind), None)
         out[kind] = []
         if item is not None and not path_problem(item.path):
-            with contextlib.suppress(OSError, ValueError):
-                out[kind] = json.loads((data_dir / item.path).read_bytes())
+            with contextlib.suppress(OSError, ValueError, EvidenceError):
+                out[kind] = json.loads(read_item(data_dir, item.path))
     return out
 
 
 def item_file(data_dir: Path, manifest: EvidenceManifest, path: str) -> Path:
-    """The file of one item of the package; only paths the manifest lists are served."""
+    """The file of one item of the package; only paths the manifest lists are served, and
+    never through a symbolic link (``LinkedItem``)."""
     item = manifest.item(path)
     if item is None or path_problem(path):
         raise NotInPackage(manifest.session_id, path)
-    root = data_dir.resolve()
-    file = (data_dir / path).resolve()
-    if not file.is_relative_to(root) or not file.is_file():
-        raise MissingItem(path)
-    return file
-
-
-@dataclass(frozen=True, slots=True)
-class ExportResult:
-    written: list[str]  # paths relative to the export folder
-    missing: list[str]  # items that could not be copied
-
-
-async def export_session(db: AsyncSession, data_dir: Path, session_id: str,
-                         out_dir: Path) -> ExportResult:
-    """Copy a sealed package into ``out_dir``, keeping the paths it has under the data dir.
-
-    Also writes ``evidence/<session_id>/chain-entry.json`` (the chain entry with its
-    signature) and ``keys/branch-ed25519.pub.pem``, so the package can be checked alone.
-    """
-    entry = await get_entry(db, session_id)
-    if entry is None:
-        raise UnknownSession(session_id)
-    entry_doc = {"seq": entry.seq, "session_id": entry.session_id, "service": entry.service,
-                 "sealed_at": iso(entry.sealed_at), "manifest_path": entry.manifest_path,
-                 "manifest_sha256": entry.manifest_sha256, "prev_sha256": entry.prev_sha256,
-                 "chain_sha256": entry.chain_sha256, "signature": entry.signature}
-    return await asyncio.to_thread(_export, data_dir, entry.manifest_path, entry_doc, out_dir)
-
-
-def _export(data_dir: Path, manifest_path: str, entry_doc: dict[str, Any],
-            out_dir: Path) -> ExportResult:
-    written: list[str] = []
-    missing: list[str] = []
-
-    def copy(relative: str) -> bool:
-        source = data_dir / relative
-        if path_problem(relative) or not source.is_file():
-            missing.append(relative)
-            return False
-        target = out_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-        written.append(relative)
-        return True
-
-    if copy(manifest_path):
-        try:
-            manifest = EvidenceManifest.from_json((data_dir / manifest_path).read_bytes())
-        except BadManifest:
-            manifest = None
-        for item in manifest.items if manifest else ():
-            if item.path not in written:
-                copy(item.path)
-    entry_path = f"{manifest_path.rsplit('/', 1)[0]}/chain-entry.json"
-    (out_dir / entry_path).parent.mkdir(parents=True, exist_ok=True)
-    (out_dir / entry_path).write_bytes(document_bytes(entry_doc))
-    written.append(entry_path)
-    if (data_dir / PUBLIC_KEY_PATH).is_file():
-        copy(PUBLIC_KEY_PATH)
-    return ExportResult(written, missing)
+    try:
+        check_no_link(data_dir, path)
+    except LinkedItem:
+        raise
+    except OSError as exc:
+        raise MissingItem(path) from exc
+    return data_dir / path
 
 
 # ------------------------------------------------------------------ listing and the audit log

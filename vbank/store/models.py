@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -141,7 +142,8 @@ class EvidenceEntry(Base):
     """A sealed session's manifest, as a link of the branch's hash chain.
 
     ``chain_sha256`` = SHA-256 over ``seq``, ``prev_sha256`` and ``manifest_sha256``;
-    ``signature`` is the branch key's Ed25519 signature of ``chain_sha256`` (hex).
+    ``signature`` is the branch key's Ed25519 signature of ``chain_sha256`` (hex), made with
+    the key the keyring names ``key_id`` (None: sealed before entries named their key).
     """
 
     __tablename__ = "evidence"
@@ -155,6 +157,27 @@ class EvidenceEntry(Base):
     prev_sha256: Mapped[str] = mapped_column(String(64))
     chain_sha256: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class EvidenceAnchor(Base):
+    """The chain's head as each seal left it, written in the seal's transaction and never
+    changed: verify compares the chain with these, so an entry deleted or rewritten shows.
+
+    Apart from ``evidence`` so that the operator can let the server's role insert here and
+    nothing more (PostgreSQL ``GRANT SELECT, INSERT``). ``timestamp``: the RFC 3161 token of
+    ``chain_sha256`` from the configured authority (None when none is configured).
+    """
+
+    __tablename__ = "evidence_anchors"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    session_id: Mapped[str] = mapped_column(String(40), unique=True, index=True)
+    chain_sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    anchored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    timestamp: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class AuditRead(Base):
