@@ -7,7 +7,10 @@ or arrived, ``avatar_left`` for those who went, and ``queue_board`` when a queue
 wait changed. Clients interpolate between updates, so 5 Hz looks smooth.
 
 Other customers see a name tag with a first name and an initial ("Alice C."), never a
-username or a full name: the hall is a public place.
+username or a full name: the hall is a public place. An avatar's id is random and new at
+each visit (it once was a hash of the username, which anyone could compute for names they
+guess), so it names the avatar for as long as its customer stays in the hall and nothing
+more: two visits cannot be linked by it.
 
 With several nodes, customers signed in on other nodes are in the same hall: each node
 shares what changed among its own avatars (``share``), and every two seconds all of them,
@@ -18,9 +21,9 @@ in the hall for ever.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,21 +75,22 @@ def position(message: dict[str, Any]) -> tuple[float, float, float]:
 
 @dataclass
 class Avatar:
-    name: str  # the username: the key, sent only to its own client
+    name: str  # the username: the key, never sent to a client
     tag: str
     x: float
     y: float
     heading: float
+    id: str  # what clients know the avatar by (``visit_id``)
     changed: bool = True
 
-    def public(self, viewer: str) -> dict[str, Any]:
-        return {"id": self.name if viewer == self.name else _public_id(self.name),
-                "tag": self.tag, "x": self.x, "y": self.y, "heading": self.heading}
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "tag": self.tag, "x": self.x, "y": self.y,
+                "heading": self.heading}
 
 
-def _public_id(username: str) -> str:
-    """A stable id for another customer's avatar that does not reveal their username."""
-    return "a" + hashlib.blake2s(username.encode(), digest_size=6).hexdigest()
+def visit_id() -> str:
+    """A new avatar's id: random, so it says nothing of who walks in."""
+    return "a" + secrets.token_hex(6)
 
 
 class Lobby:
@@ -101,7 +105,7 @@ class Lobby:
         #: set with several nodes: sends this node's changes to the others
         self.share: Share | None = None
         self._ticks = 0
-        self._left: list[str] = []
+        self._left: list[str] = []  # ids of the avatars that left, for the next tick
         self._mine_left: list[str] = []  # who left this node's hall, for the other nodes
         self._board: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
@@ -119,10 +123,13 @@ class Lobby:
               message: dict[str, Any]) -> dict[str, Any]:
         """The customer walked in (or back in); returns the ``lobby`` welcome for them."""
         x, y, heading = position(message)
-        self.avatars[username] = Avatar(username, name_tag(display_name), x, y, heading)
+        known = self.avatars.get(username)  # walking in again without leaving: the same visit
+        you = Avatar(username, name_tag(display_name), x, y, heading,
+                     known.id if known is not None else visit_id())
+        self.avatars[username] = you
         others = [*self.avatars.values(), *(a for a, _ in self.peers.values())]
-        return {"type": "lobby", "you": _public_id(username), "period_s": self.period_s,
-                "avatars": [a.public(username) for a in others if a.name != username],
+        return {"type": "lobby", "you": you.id, "period_s": self.period_s,
+                "avatars": [a.public() for a in others if a.name != username],
                 "queue_board": self._queue_board()}
 
     def move(self, username: str, message: dict[str, Any]) -> None:
@@ -133,9 +140,10 @@ class Lobby:
         avatar.changed = True
 
     def leave(self, username: str) -> bool:
-        if self.avatars.pop(username, None) is None:
+        avatar = self.avatars.pop(username, None)
+        if avatar is None:
             return False
-        self._left.append(username)
+        self._left.append(avatar.id)
         if self.share is not None:
             self._mine_left.append(username)
         return True
@@ -157,20 +165,25 @@ class Lobby:
             here = {str(a["name"]) for a in moved}
             for name in [n for n, (_, at) in self.peers.items() if at == node and n not in here]:
                 self._peer_left(name)
+        for name in payload.get("left", []):  # first: one who left and came back is in moved
+            self._peer_left(str(name))
         for a in moved:
             name = str(a["name"])
             known = self.peers.get(name)
-            if known is not None and (known[0].x, known[0].y, known[0].heading) == (
-                    a["x"], a["y"], a["heading"]):
+            # the id its node gave it (a node of an older version sends none: one is made)
+            public = str(a.get("id") or (known[0].id if known is not None else visit_id()))
+            if known is not None and (known[0].x, known[0].y, known[0].heading,
+                                      known[0].id) == (a["x"], a["y"], a["heading"], public):
                 continue  # a full list repeats who did not move
+            if known is not None and known[0].id != public:
+                self._left.append(known[0].id)  # a new visit: the old avatar is gone
             self.peers[name] = (Avatar(name, str(a["tag"]), float(a["x"]), float(a["y"]),
-                                       float(a["heading"])), node)
-        for name in payload.get("left", []):
-            self._peer_left(str(name))
+                                       float(a["heading"]), public), node)
 
     def _peer_left(self, name: str) -> None:
-        if self.peers.pop(name, None) is not None:
-            self._left.append(name)
+        gone = self.peers.pop(name, None)
+        if gone is not None:
+            self._left.append(gone[0].id)
 
     async def _share(self, moved: list[Avatar]) -> None:
         """Tell the other nodes what changed here (and now and then, everyone here)."""
@@ -187,8 +200,8 @@ class Lobby:
         if full or moved or mine_left:
             shown = list(self.avatars.values()) if full else moved
             await self.share({"full": full, "left": mine_left, "moved": [
-                {"name": a.name, "tag": a.tag, "x": a.x, "y": a.y, "heading": a.heading}
-                for a in shown]})
+                {"name": a.name, "id": a.id, "tag": a.tag, "x": a.x, "y": a.y,
+                 "heading": a.heading} for a in shown]})
 
     async def tick(self) -> None:
         """Send each customer in the hall what changed since the last tick."""
@@ -204,10 +217,9 @@ class Lobby:
         board_changed = board != self._board
         self._board = board
         for viewer in list(self.avatars):
-            if left:
-                for name in left:
-                    await self._send(viewer, {"type": "avatar_left", "id": _public_id(name)})
-            others = [a.public(viewer) for a in moved if a.name != viewer]
+            for avatar_id in left:
+                await self._send(viewer, {"type": "avatar_left", "id": avatar_id})
+            others = [a.public() for a in moved if a.name != viewer]
             if others:
                 await self._send(viewer, {"type": "presence", "avatars": others})
             if board_changed:
