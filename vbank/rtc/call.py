@@ -95,7 +95,10 @@ class Leg:
         self.role = role
         self.pc = RTCPeerConnection(rtc_configuration(call.ice_servers))
         self.outgoing = {"audio": RelayTrack("audio"), "video": RelayTrack("video")}
-        self.incoming: dict[str, Fanout] = {}
+        self.incoming: dict[str, Fanout] = {}  # the first track of each kind: relayed
+        #: further tracks of a kind an offer brought (two audio sections): read, so their
+        #: packets do not pile up, relayed nowhere, and stopped with the leg
+        self.unused: list[Fanout] = []
         self.recorder: LegRecorder | None = None
         self.path = call.directory / f"{role}-{number}.webm"
         self.state = "new"
@@ -140,6 +143,12 @@ class Leg:
         receiver = next((t.receiver for t in self.pc.getTransceivers()
                          if t.receiver.track is track), None)
         fanout = Fanout(track, _pli_sender(receiver) if receiver is not None else None)
+        if track.kind in self.incoming:
+            # Once put in its kind's place, so the first was no longer stopped with the leg:
+            # its task, still reading, was destroyed pending when collected with the old
+            # connection ("Task was destroyed but it is pending!" after re-offers).
+            self.unused.append(fanout)
+            return
         self.incoming[track.kind] = fanout
         fanout.subscribe(self._record)
         self.call.route()
@@ -155,7 +164,7 @@ class Leg:
             await self.call.close_leg(self.role, reason="failed")
 
     async def close(self) -> RecordingInfo | None:
-        for fanout in self.incoming.values():
+        for fanout in [*self.incoming.values(), *self.unused]:
             await fanout.stop()
         for track in self.outgoing.values():
             track.stop()
