@@ -43,6 +43,7 @@ from vbank.domain.services import SERVICES, priority_for_tier
 from vbank.lobby import Lobby
 from vbank.rewards import Rewards
 from vbank.rtc import AdmissionRefused, RtcError
+from vbank.rtc.call import check_offer_sdp
 from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
 from vbank.store import repo
@@ -578,6 +579,7 @@ class Branch:
                 live.customer if role == "customer" else live.teller) != conn.username:
             raise BranchError("not_in_session", "no call of yours with that session id")
         try:
+            check_offer_sdp(sdp, self.settings.max_sdp_bytes, self.settings.max_sdp_media)
             answer = await self.media.offer(session_id, role, sdp)
             if live.agent and not live.agent_started and role == "customer":
                 await self._start_agent(live)

@@ -72,6 +72,8 @@ class Business:
         self.branch = branch
         self.flows: dict[str, Flow] = load_flows()
         self._locks: dict[str, asyncio.Lock] = {}
+        #: entries each live session has recorded (``max_session_records``)
+        self._recorded: dict[str, int] = {}
         self._key: Any = None  # the branch's evidence signing key, read on first seal
         self._stamper: Any = None  # the timestamp authority, if configured (first seal)
 
@@ -142,6 +144,7 @@ class Business:
         if entry is None:
             return None
         self._locks.pop(session_id, None)
+        self._recorded.pop(session_id, None)
         return {"type": "session_sealed", "session_id": session_id,
                 "seq": entry.seq, "manifest_sha256": entry.manifest_sha256,
                 "sealed_at": entry.sealed_at.isoformat()}
@@ -500,12 +503,22 @@ class Business:
         live = self.branch.session_of_customer(conn.username)
         if live is None or live.state != "in_call":
             raise DomainError("you are not in a call")
-        return live
+        return self._with_room(live)
 
     def _teller_session(self, conn: Connection) -> LiveSession:
         live = self.branch.session_of_teller(conn.username)
         if live is None or live.state != "in_call":
             raise DomainError("you are not in a call")
+        return self._with_room(live)
+
+    def _with_room(self, live: LiveSession) -> LiveSession:
+        """The session, if a person's command may still add to its records: a customer
+        repeating ``show_id`` or ``acknowledge`` would otherwise fill the evidence without
+        end. What the branch records by itself (captions, alerts) goes on being recorded."""
+        limit = self.branch.settings.max_session_records
+        if self._recorded.get(live.id, 0) >= limit:
+            raise DomainError(f"this call has recorded all it may ({limit} entries); "
+                              "nothing more can be added to it")
         return live
 
     def _actor_of(self, live: LiveSession, event: FlowEvent) -> str:
@@ -532,6 +545,7 @@ class Business:
         async with self.branch.db.begin() as db:
             db.add(SessionRecord(session_id=live.id, at=datetime.now(UTC), kind=kind,
                                  actor=actor, data=_jsonable(data), path=path, sha256=sha256))
+        self._recorded[live.id] = self._recorded.get(live.id, 0) + 1
 
     async def _save(self, live: LiveSession, run: FlowRun) -> None:
         async with self.branch.db.begin() as db:

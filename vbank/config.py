@@ -94,6 +94,21 @@ class Settings(BaseSettings):
                                             "browsers) are not affected")
     ws_per_address: int = Field(100, ge=1, description="WebSocket connections open at once "
                                                        "from one address")
+    # Messages one signaling socket may send, per kind (vbank.limits.MESSAGE_KINDS): each a
+    # token bucket that many at once, refilled evenly over its period; set well above what
+    # a person clicking, a browser renegotiating or the lobby's 5 Hz moves ever send.
+    ws_joins_per_10s: int = Field(6, ge=1, description="join, leave, ask_for, lobby_enter "
+                                                       "and lobby_leave messages together")
+    ws_offers_per_10s: int = Field(5, ge=1, description="SDP offers")
+    ws_commands_per_s: int = Field(10, ge=1, description="a teller's status, accept and end "
+                                                         "and every business-flow command")
+    ws_moves_per_s: int = Field(20, ge=1, description="move and ping messages")
+    max_sdp_bytes: int = Field(32_000, ge=1024, le=32_000, description="largest SDP offer")
+    max_sdp_media: int = Field(4, ge=1, le=16, description="media sections (m= lines) in "
+                                                           "one SDP offer")
+    max_session_records: int = Field(5000, ge=1, description="entries one call may record "
+                                     "for its evidence; then a person's flow commands in it "
+                                     "are refused")
     login_failures_per_user: int = Field(5, ge=1, description="wrong passwords per user name "
                                                               "in the window, then 429")
     login_failures_per_address: int = Field(20, ge=1, description="wrong passwords per "

@@ -14,7 +14,12 @@ named limits, each a setting (``vbank.config.Settings``, listed in the README):
 * ``logins_per_address_per_minute`` login requests of any outcome from one address;
 * ``redemptions_per_minute`` redemptions per customer (replays with the same key included:
   they cost the server a request too);
-* ``ws_per_address`` WebSocket connections open at once from one address.
+* ``ws_per_address`` WebSocket connections open at once from one address;
+* per signaling socket, its messages by kind (``MESSAGE_KINDS``: ``ws_joins_per_10s``,
+  ``ws_offers_per_10s``, ``ws_commands_per_s``, ``ws_moves_per_s``), each a ``TokenBucket``
+  kept by the socket's ``SocketAllowance``: a burst of that many, then as many per period as
+  it refills; one past it is refused with ``rate_limited`` and how long to wait, and the
+  socket stays open. Kept with the socket (a new socket starts full), never in Redis.
 
 On one node the counts live in the server process. With several nodes (``share``) they live
 in Redis, so that a client spread over the nodes gets one allowance, not one per node: each
@@ -128,6 +133,63 @@ if held >= cap then return 0 end
 redis.call('HINCRBY', p..'sockets:'..me, address, 1)
 return 1
 """
+
+
+@dataclass
+class TokenBucket:
+    """``capacity`` events at once, then ``rate`` a second: a burst is let through, a
+    sustained flood is not."""
+
+    capacity: float
+    rate: float  # tokens added a second
+    tokens: float = field(init=False)  # full to start with
+    stamp: float | None = field(default=None, init=False)  # when ``tokens`` was counted
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    def take(self, now: float) -> float | None:
+        """Spend a token: None if there was one, else the seconds until there is."""
+        if self.stamp is not None:
+            gained = max(0.0, now - self.stamp) * self.rate
+            self.tokens = min(self.capacity, self.tokens + gained)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return None
+        return (1.0 - self.tokens) / self.rate
+
+
+#: the allowance each signaling message draws on (``vbank.api.ws.ALLOWED`` lists the same)
+MESSAGE_KINDS: dict[str, str] = {
+    **dict.fromkeys(("join", "leave", "ask_for", "lobby_enter", "lobby_leave"), "joins"),
+    "offer": "offers",
+    **dict.fromkeys(("status", "accept", "end", "start_flow", "push", "verify_identity",
+                     "advance", "back", "show_id", "sign", "answer", "acknowledge"),
+                    "commands"),
+    **dict.fromkeys(("move", "ping"), "moves"),
+}
+
+
+class SocketAllowance:
+    """What one signaling socket may still send, a bucket per kind of message."""
+
+    def __init__(self, settings: Settings) -> None:
+        def per(count: int, period_s: float) -> TokenBucket:
+            return TokenBucket(float(count), count / period_s)
+
+        self.buckets = {"joins": per(settings.ws_joins_per_10s, 10.0),
+                        "offers": per(settings.ws_offers_per_10s, 10.0),
+                        "commands": per(settings.ws_commands_per_s, 1.0),
+                        "moves": per(settings.ws_moves_per_s, 1.0)}
+
+    def take(self, kind: str, now: float | None = None) -> float | None:
+        """Count a message of type ``kind``: None if it may be handled, else the seconds
+        until one of its kind may. A type not in ``MESSAGE_KINDS`` is not counted."""
+        group = MESSAGE_KINDS.get(kind)
+        if group is None:
+            return None
+        return self.buckets[group].take(time.monotonic() if now is None else now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from vbank.serverproc import ServerProcess, start_server
 #: the error codes the README documents for the signaling socket, but ``internal``
 DOCUMENTED = {"bad_json", "bad_text", "bad_message", "wrong_role", "unknown_service",
               "not_in_session", "bad_sdp", "queue_empty", "busy", "media_error", "no_video",
-              "flow"}
+              "flow", "rate_limited"}
 FIELDS = ("service", "session_id", "sdp", "x", "y", "heading", "question", "option", "name",
           "id_number", "document_sha256", "image", "text", "who", "status", "skills",
           "outcome", "document", "flow", "with", "token")

@@ -11,7 +11,9 @@ limit. Any other bad input gets an ``error`` message and the connection stays op
 malformed message never ends a call: not JSON (``NaN`` and ``Infinity`` are not), or nested
 deeper than ``MAX_DEPTH`` (``bad_json``); a string that is not valid Unicode, a lone
 surrogate such as ``"\\ud800"`` (``bad_text``: it would be stored, and no sealed document
-could be written with it).
+could be written with it); a text field longer than ``MAX_CHARS`` allows (``bad_message``);
+a message past its kind's allowance on this socket (``rate_limited`` with ``retry_after_s``,
+see ``vbank.limits.SocketAllowance``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from vbank.branch import Branch, BranchError
 from vbank.cluster.store import QueueUnavailable
 from vbank.config import Settings
 from vbank.domain import DomainError
-from vbank.limits import Limits
+from vbank.limits import Limits, SocketAllowance
 from vbank.lobby import LobbyError
 from vbank.store import repo
 from vbank.store.mall import account
@@ -47,6 +49,12 @@ REPLACED = 4001
 
 #: deepest nesting of arrays and objects a message may have (ours have two or three levels)
 MAX_DEPTH = 16
+#: the longest each text field may be, in characters: what a customer writes is stored in
+#: the call's evidence (a name, an acknowledgement in their words), the rest are ids. The
+#: signature's image has its own limit in bytes (``vbank.business``).
+MAX_CHARS = {"name": 100, "text": 500, "id_number": 32, "service": 64, "session_id": 64,
+             "status": 16, "outcome": 32, "flow": 64, "document": 64, "document_sha256": 64,
+             "question": 32, "option": 16}
 
 #: which roles may send each message type
 ALLOWED: dict[str, tuple[Role, ...]] = {
@@ -173,6 +181,14 @@ async def _elsewhere(branch: Branch, conn: WsConnection | RemoteConnection) -> s
 
 def error(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
+
+
+def rate_limited(kind: str, wait_s: float) -> dict[str, Any]:
+    """The answer to a message past its kind's allowance: nothing of it was done."""
+    wait_s = round(max(wait_s, 0.01), 2)
+    return {**error("rate_limited", f"too many {kind} messages; nothing was done, try again "
+                                    f"in {wait_s:g} s"),
+            "refused": kind, "retry_after_s": wait_s}
 
 
 def parse(text: str) -> dict[str, Any]:
@@ -341,6 +357,10 @@ def _str(message: dict[str, Any], name: str) -> str:
     value = message.get(name)
     if not isinstance(value, str) or not value:
         raise BranchError("bad_message", f"{message.get('type')} needs a string {name!r}")
+    limit = MAX_CHARS.get(name)
+    if limit is not None and len(value) > limit:
+        raise BranchError("bad_message", f"{message.get('type')}'s {name!r} is longer than "
+                                         f"{limit} characters")
     return value
 
 
@@ -391,6 +411,7 @@ async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:
         await older.close(REPLACED, "signed in elsewhere")
     await conn.send(welcome)
     standing = asyncio.create_task(_while_standing(conn, ws.app.state.standings))
+    allowance = SocketAllowance(settings)  # this socket's, whatever else the person has open
     try:
         while True:
             frame = await ws.receive()
@@ -407,6 +428,11 @@ async def _serve(ws: WebSocket, settings: Settings, branch: Branch) -> None:
                 message = parse(text)
             except BranchError as exc:
                 await conn.send(error(exc.code, str(exc)))
+                continue
+            kind = message.get("type")
+            wait = allowance.take(kind) if isinstance(kind, str) else None
+            if wait is not None:
+                await conn.send(rate_limited(str(kind), wait))
                 continue
             try:
                 await _dispatch(branch, conn, message)

@@ -164,9 +164,10 @@ async def run_load(server: str, customers: int, tellers: int, *, admin_user: str
             await socket.send({"type": "accept"})
             reply = await socket.expect("paired", "error")
             if reply["type"] == "error":
-                if reply.get("code") not in ("queue_empty", "busy"):
+                if reply.get("code") not in ("queue_empty", "busy", "rate_limited"):
                     result.errors.append(f"{name}: accept refused: {reply.get('message')}")
-                await asyncio.sleep(0.05)
+                # polling an empty queue runs into the socket's allowance of commands
+                await asyncio.sleep(float(reply.get("retry_after_s", 0.05)))
                 continue
             result.accepts_s.append(time.monotonic() - asked)
             session = str(reply["session_id"])

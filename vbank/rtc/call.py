@@ -28,8 +28,12 @@ from vbank.rtc.snapshot import SNAPSHOT_TIMEOUT_S, NoVideo, take_snapshot
 log = logging.getLogger(__name__)
 
 ROLES = ("customer", "teller")
-#: the largest SDP accepted; real offers are a few KB
+#: the largest SDP a media node accepts whatever the settings (``VBANK_MAX_SDP_BYTES``, which
+#: the branch checks first, may only be lower); real offers are a few KB
 MAX_SDP_BYTES = 32_000
+#: the most media sections (m= lines) a media node accepts whatever the settings
+#: (``VBANK_MAX_SDP_MEDIA``); a browser offers two, audio and video
+MAX_SDP_MEDIA = 16
 #: audio packets held before playout: 1 instead of aiortc's 4 saves 60 ms per hop
 AUDIO_PREFETCH = 1
 
@@ -40,16 +44,22 @@ def other(role: str) -> str:
     return "teller" if role == "customer" else "customer"
 
 
-def check_offer_sdp(sdp: object) -> str:
-    """Refuse what cannot be an SDP offer before aiortc parses it."""
+def check_offer_sdp(sdp: object, max_bytes: int = MAX_SDP_BYTES,
+                    max_media: int = MAX_SDP_MEDIA) -> str:
+    """Refuse what cannot be an SDP offer, or is more than a call needs, before aiortc parses
+    it: each media section without BUNDLE is an ICE and DTLS transport of its own."""
     if not isinstance(sdp, str) or not sdp.strip():
         raise BadSdp("sdp must be a non-empty string")
-    if len(sdp.encode()) > MAX_SDP_BYTES:
-        raise BadSdp(f"sdp larger than {MAX_SDP_BYTES} bytes")
+    if len(sdp.encode()) > max_bytes:
+        raise BadSdp(f"sdp larger than {max_bytes} bytes")
     if not sdp.lstrip().startswith("v=0"):
         raise BadSdp("sdp must start with v=0")
-    if "\nm=" not in sdp.replace("\r\n", "\n"):
+    sections = sum(line.startswith("m=") for line in sdp.splitlines())
+    if not sections:
         raise BadSdp("sdp has no media section")
+    if sections > max_media:
+        raise BadSdp(f"the offer has {sections} media sections; at most {max_media} are "
+                     "accepted")
     return sdp
 
 
