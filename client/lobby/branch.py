@@ -55,7 +55,8 @@ MAX_MESSAGE_BYTES = 1 << 20
 #: seconds before each attempt to get back to the branch after losing it (the last repeats)
 RECONNECT_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
-#: signaling errors that refuse a call's offer (vbank.rtc's codes and the branch's)
+#: signaling errors that refuse a call's offer (vbank.rtc's codes and the branch's; also
+#: ``rate_limited`` with ``refused: offer``)
 OFFER_ERRORS = frozenset({"bad_sdp", "busy", "media_error", "not_in_session"})
 
 Pose = tuple[float, float, float]
@@ -266,7 +267,8 @@ class BranchLink:
             self._spawn(self.call.close())  # back, but the call did not wait
         elif kind == "answer":
             self.call.on_answer(message)
-        elif kind == "error" and message.get("code") in OFFER_ERRORS:
+        elif kind == "error" and (message.get("code") in OFFER_ERRORS or (
+                message.get("code") == "rate_limited" and message.get("refused") == "offer")):
             self.call.on_error(message)
         elif kind in ("ended", "left"):
             self._spawn(self.call.close())

@@ -309,6 +309,15 @@ export class PageCall {
         break;
       case 'error':
         if (msg.code === 'bad_sdp' || msg.code === 'media_error') this.link.offerRefused();
+        if (msg.code === 'rate_limited' && msg.refused === 'offer') {
+          // too many offers at once: this one will not be answered; offer again when allowed
+          this.link.offerRefused();
+          clearTimeout(this.renegotiateTimer);
+          const sessionId = hooks.sessionId;
+          this.renegotiateTimer = setTimeout(() => {
+            if (hooks.sessionId === sessionId && this.wanted()) this.negotiate(sessionId);
+          }, 1000 * Math.max(0.5, Number(msg.retry_after_s) || 1));
+        }
         break;
       default:
         break;
