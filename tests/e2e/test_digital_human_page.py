@@ -196,7 +196,9 @@ def test_customer_interrupts_the_assistant_and_is_understood(
                                               (2.0, "What are your fees?"))))
     page = alice.page
     talk_to_the_assistant(server, page)
-    asked = wait_caption(page, "customer", "hours")
+    # "opening": Whisper tiny has heard "opening hours" as "opening now is" (the intent was
+    # still right); the question is known by its first words
+    asked = wait_caption(page, "customer", "opening")
     answering = wait_caption(page, "digital_human", "open every day", after_caption(page, asked))
     cut_in = wait_caption(page, "customer", "fees", after_caption(page, answering))
     wait_caption(page, "digital_human", "free", after_caption(page, cut_in))
