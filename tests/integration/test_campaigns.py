@@ -241,3 +241,13 @@ def test_a_broken_mall_file_stops_the_server_naming_what_is_wrong(tmp_path: Path
                           text=True, timeout=60, env={**os.environ, "VBANK_MALL": str(bad)})
     assert done.returncode == 2
     assert f"{bad}: items[0] (mug): points must be a whole number ≥ 1" in done.stderr
+
+
+def test_a_ledger_page_past_the_largest_id_is_a_422_not_a_500(client: TestClient) -> None:
+    """The schema fuzzer's find: SQLite stores ids up to 2**63 - 1; a larger ``before``
+    reached the query and raised OverflowError."""
+    alice = login(client, "alice")
+    r = client.get("/api/v1/points/transactions", params={"before": 2**70}, headers=alice)
+    assert r.status_code == 422, r.text
+    r = client.get("/api/v1/points/transactions", params={"before": 2**63 - 1}, headers=alice)
+    assert r.status_code == 200

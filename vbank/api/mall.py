@@ -158,7 +158,7 @@ async def my_points(customer: CurrentCustomer, db: DbDep, mall: MallDep) -> Poin
 @router.get("/points/transactions", response_model=list[TransactionPublic])
 async def my_transactions(customer: CurrentCustomer, db: DbDep,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                          before: Annotated[int | None, Query(ge=1)] = None,
+                          before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                           ) -> list[TransactionPublic]:
     """The customer's ledger, newest first; page with ``before`` (an id)."""
     rows = await catalogue.transactions(db, customer.username, limit, before)
