@@ -448,9 +448,9 @@ class Branch:
             log.warning("the digital human's media for %s did not start within %.0f s: "
                         "back to the head of the queue", live.id,
                         self.settings.agent_media_timeout_s)
-            await self._back_in_line(live, "assistant_unavailable", (
+            await self._back_in_line(live, {"type": "notice", "message": (
                 "The digital assistant could not connect. You are first in line for a "
-                "teller. · 数字员工未能接通，您已排在第一位"))
+                "teller. · 数字员工未能接通，您已排在第一位")}, "assistant_unavailable")
 
     async def ask_for(self, conn: Connection, who: str) -> None:
         """The customer asks for a person (the digital human hands over; a waiting customer
@@ -756,8 +756,10 @@ class Branch:
                                          "assistant": self.agent_enabled})
         await self._after_queue_change(live.service)
 
-    async def _back_in_line(self, live: LiveSession, reason: str, notice: str) -> None:
-        """The assistant stops serving the customer, who goes first in line for a person."""
+    async def _back_in_line(self, live: LiveSession, first: dict[str, Any],
+                            reason: str | None = None) -> None:
+        """The assistant stops serving the customer, who goes first in line for a person,
+        session kept; ``first`` is what they are told before ``requeued``."""
         live.state, live.agent, live.agent_started = "queued", False, False
         live.wants_person = True
         client = self.media.placement.get(live.id)
@@ -766,29 +768,18 @@ class Branch:
                 await client.request("stop_digital_human", session_id=live.id)
         if live.ticket is not None:
             live.ticket = await self.queue.requeue_at_head(live.ticket)
-        await self._send(live.customer, {"type": "notice", "message": notice})
+        await self._send(live.customer, first)
         await self._send(live.customer, {"type": "requeued", "session_id": live.id,
                                          "position": await self.queue.position(live.id),
-                                         "reason": reason})
+                                         **({"reason": reason} if reason else {})})
         await self._after_queue_change(live.service)
 
     async def _agent_hands_over(self, live: LiveSession, reason: str) -> None:
         """The digital human passes the customer to a person: first in line, session kept."""
         if not live.agent or live.state != "in_call":
             return  # already handed over (the customer asked while the avatar decided to)
-        live.state, live.agent, live.agent_started = "queued", False, False
-        live.wants_person = True
-        client = self.media.placement.get(live.id)
-        if client is not None:
-            with contextlib.suppress(RtcError):
-                await client.request("stop_digital_human", session_id=live.id)
-        if live.ticket is not None:
-            live.ticket = await self.queue.requeue_at_head(live.ticket)
-        await self._send(live.customer, {"type": "handed_over", "session_id": live.id,
-                                         "reason": reason})
-        await self._send(live.customer, {"type": "requeued", "session_id": live.id,
-                                         "position": await self.queue.position(live.id)})
-        await self._after_queue_change(live.service)
+        await self._back_in_line(live, {"type": "handed_over", "session_id": live.id,
+                                        "reason": reason})
 
     async def _grace_then_end(self, live: LiveSession) -> None:
         await asyncio.sleep(self.settings.reconnect_grace_s)
