@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from vbank.bench.mall import postgres_database, postgres_unreachable
+from vbank.config import async_url
 from vbank.rtc.ice import restrict_host_addresses
 from vbank.rtc.peer import encode_vp8_loop
 from vbank.serverproc import ServerProcess, start_server
+from vbank.store.db import upgrade
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,3 +65,20 @@ async def prefix() -> AsyncIterator[str]:
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of the test's own, on each backend: its async URL (the
+    PostgreSQL case is skipped only where no PostgreSQL runs)."""
+    if request.param == "sqlite":
+        url = async_url(f"sqlite:///{tmp_path / 'vbank.db'}")
+        upgrade(url)
+        yield url
+        return
+    why = postgres_unreachable()
+    if why is not None:
+        pytest.skip(why)
+    with postgres_database(f"vbank_{request.node.module.__name__.rsplit('.', 1)[-1]}") as plain:
+        upgrade(async_url(plain))
+        yield async_url(plain)

@@ -18,10 +18,9 @@ import httpx
 import pytest
 
 from vbank.bench.mall import postgres_database, postgres_unreachable
-from vbank.config import async_url
 from vbank.domain.risk import TooManyAttempts, load_questionnaire
 from vbank.serverproc import ServerProcess, start_server
-from vbank.store.db import make_engine, sessionmaker, upgrade
+from vbank.store.db import make_engine, sessionmaker
 from vbank.store.risk import record_assessment
 
 PER_DAY = 3
@@ -101,21 +100,6 @@ async def test_customers_racing_at_once_each_get_their_own_three(
             mine = sent[i * 5:(i + 1) * 5]
             assert Counter(r.status_code for r in mine) == {201: PER_DAY, 429: 5 - PER_DAY}
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated database of the test's own; its async URL."""
-    if request.param == "sqlite":
-        url = async_url(f"sqlite:///{tmp_path / 'vbank.db'}")
-        upgrade(url)
-        yield url
-        return
-    why = postgres_unreachable()
-    if why is not None:
-        pytest.skip(why)
-    with postgres_database("vbank_risk_store") as plain:
-        upgrade(async_url(plain))
-        yield async_url(plain)
 
 
 async def test_attempts_recorded_at_once_in_transactions_of_their_own_keep_the_limit(

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,11 +22,10 @@ from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 
 from vbank.auth import AuthError, Role, Standing, check_standing, new_login
-from vbank.bench.mall import postgres_database, postgres_unreachable
-from vbank.config import DEMO_SECRET, async_url
+from vbank.config import DEMO_SECRET
 from vbank.serverproc import ServerProcess, start_server
 from vbank.store import logins, repo
-from vbank.store.db import make_engine, sessionmaker, upgrade
+from vbank.store.db import make_engine, sessionmaker
 from vbank.store.models import RevokedLogin
 
 CACHE_S = 1.0
@@ -209,21 +207,6 @@ def test_refresh_keeps_the_login_time_and_never_passes_the_maximum(
     assert r.json()["detail"] == f"a login lasts at most {LOGIN_MAX_S} s: log in again"
     assert httpx.get(f"{server.url}/api/v1/services", headers=bearer(old)).status_code == 401
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated database of the test's own: its async URL."""
-    if request.param == "sqlite":
-        url = async_url(f"sqlite:///{tmp_path / 'vbank.db'}")
-        upgrade(url)
-        yield url
-        return
-    why = postgres_unreachable()
-    if why is not None:
-        pytest.skip(why)
-    with postgres_database("vbank_logins") as plain:
-        upgrade(async_url(plain))
-        yield async_url(plain)
 
 
 async def test_logins_are_signed_out_in_the_database(database: str) -> None:
