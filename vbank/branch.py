@@ -39,7 +39,7 @@ from vbank.domain.queue import (
     TellerStatus,
     Ticket,
 )
-from vbank.domain.services import SERVICES, priority_for_tier
+from vbank.domain.services import LANGUAGES, SERVICES, priority_for_tier
 from vbank.lobby import Lobby
 from vbank.rewards import Rewards
 from vbank.rtc import AdmissionRefused, RtcError
@@ -119,10 +119,13 @@ class LiveSession:
     grace: asyncio.Task[None] | None = field(default=None, repr=False)
     #: the business flow running in this call (kept across teller changes and reconnects)
     run: FlowRun | None = field(default=None, repr=False)
+    #: the language the customer chose: the digital human's voice and hearing, the flow's
+    #: texts and checks, what tellers are shown (``LANGUAGES``)
+    language: str = "en"
 
     def public(self) -> dict[str, Any]:
         return {"session_id": self.id, "reference": self.reference, "service": self.service,
-                "state": self.state, "teller": self.teller}
+                "state": self.state, "teller": self.teller, "language": self.language}
 
 
 @dataclass
@@ -342,19 +345,27 @@ class Branch:
         return self.connections.get(conn.username)
 
     # --------------------------------------------------------------- customers
-    async def join(self, conn: Connection, service: str, digital_human: bool = False) -> None:
+    async def join(self, conn: Connection, service: str, digital_human: bool = False,
+                   language: str | None = None) -> None:
+        """Queue the customer for ``service``, served in ``language`` (the branch's default
+        language when not given)."""
         if service not in SERVICES:
             raise BranchError("unknown_service", f"unknown service: {service}")
+        language = self.settings.lang if language is None else language
+        if language not in LANGUAGES:
+            raise BranchError("bad_message",
+                              f"language must be one of {', '.join(LANGUAGES)}")
         if self.session_of_customer(conn.username) is not None:
             raise BranchError("bad_message", "you already have a session; leave it first")
         now = time.monotonic()
         session_id = "s_" + secrets.token_hex(8)
         live = LiveSession(session_id, "VB" + secrets.token_hex(5).upper(), conn.username,
-                           conn.display_name, conn.tier, service, now)
+                           conn.display_name, conn.tier, service, now, language=language)
         self.live[session_id] = live  # a second join now sees this one
         resumed = await self.business.resumable(conn.username, service)
         if resumed is not None:
             live.run = resumed.run
+            live.run.language = language  # carried on in the language chosen now
         async with self.db.begin() as db:
             await repo.add_session(db, CallSession(
                 id=session_id, reference=live.reference, customer=conn.username,
@@ -374,11 +385,12 @@ class Branch:
             await self.cluster.host(session_id, conn.username)
         live.ticket = await self.queue.enqueue(session_id, conn.username, service,
                                                priority_for_tier(conn.tier), self.queue.clock(),
-                                               conn.display_name, conn.tier)
+                                               conn.display_name, conn.tier, language)
         position = await self.queue.position(session_id)
         wait = await self.queue.estimated_wait_s(session_id, position)
         await conn.send({"type": "queued", "session_id": session_id, "service": service,
-                         "reference": live.reference, "position": position,
+                         "language": language, "reference": live.reference,
+                         "position": position,
                          "estimated_wait_s": wait,
                          **({"resumes": {"session_id": resumed.session_id,
                                          "step": resumed.run.step.id}} if resumed else {})})
@@ -410,6 +422,7 @@ class Branch:
         live.call_started = live.call_started or time.monotonic()
         await self._send(live.customer, {
             "type": "paired", "session_id": live.id, "service": live.service,
+            "language": live.language,
             "role": "customer", "peer": {"name": "vbank digital assistant",
                                          "role": "digital_human"}})
         live.agent_pairing += 1
@@ -432,7 +445,7 @@ class Branch:
             if not scripted and self.rewards is not None:
                 points = await self.rewards.facts(live.customer)
             await client.request("start_digital_human", session_id=live.id,
-                                 language=self.settings.lang, scripted=scripted, points=points)
+                                 language=live.language, scripted=scripted, points=points)
         except BaseException:
             live.agent_started = False
             raise
@@ -552,7 +565,8 @@ class Branch:
         if live.state != "in_call" or live.teller != teller_id:
             return  # the customer left (or the teller dropped) while this was being saved
         await self._send_teller_status(teller_id)
-        paired = {"type": "paired", "session_id": live.id, "service": live.service}
+        paired = {"type": "paired", "session_id": live.id, "service": live.service,
+                  "language": live.language}
         await self._send(live.customer, {**paired, "role": "customer", "peer": {
             "name": teller_name, "role": "teller"}})
         await self._send(teller_id, {**paired, "role": "teller", "reference": live.reference,
@@ -843,9 +857,10 @@ class Branch:
         with_agent = [s for s in self.live.values() if s.agent and s.state == "in_call"]
         return [{"id": sid, "length": len(waiting), "waiting": [
             {"session_id": t.session_id, "customer": t.customer_name, "tier": t.tier,
-             "waited_s": round(wall - t.enqueued_at, 1)} for t in waiting],
+             "language": t.language, "waited_s": round(wall - t.enqueued_at, 1)}
+            for t in waiting],
             "with_digital_human": [
-                {"session_id": s.id, "customer": s.customer_name,
+                {"session_id": s.id, "customer": s.customer_name, "language": s.language,
                  "since_s": round(now - (s.call_started or now), 1)}
                 for s in with_agent if s.service == sid]}
             for sid in SERVICES for waiting in [await self.queue.waiting(sid)]]

@@ -88,8 +88,7 @@ class Business:
             return
         if live.run is not None and not live.run.complete:
             raise DomainError(f"the flow {live.run.flow.id} is still running")
-        await self._begin(live, FlowRun(self.flows[flow_id], "teller",
-                                        self.branch.settings.lang))
+        await self._begin(live, FlowRun(self.flows[flow_id], "teller", live.language))
 
     async def start_for_agent(self, live: LiveSession) -> bool:
         """The digital human took a customer: run the service's flow if it has one."""
@@ -97,7 +96,7 @@ class Business:
         if flow is None:
             return False
         if live.run is None or live.run.flow.id != flow.id:
-            live.run = FlowRun(flow, "digital_human", self.branch.settings.lang)
+            live.run = FlowRun(flow, "digital_human", live.language)
         live.run.mode = "digital_human"
         await self._begin(live, live.run)
         return True

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vbank.domain.services import LANGUAGES
+
 #: The signing key used when none is configured; accepted only with ``--demo``.
 DEMO_SECRET = "vbank-demo-secret-do-not-use-in-production"
 #: A shorter signing key is refused outside ``--demo``: HS256's key should be as long as its
@@ -192,6 +194,13 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> list[str]:
         return [a.strip() for a in self.trusted_proxies.split(",") if a.strip()]
+
+    @field_validator("lang")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

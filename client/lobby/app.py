@@ -446,7 +446,7 @@ def run(args: argparse.Namespace) -> int:
     net = NetLink().start() if args.user is not None or not args.offscreen else None
     branch = None if net is None or args.user is None else \
         BranchLink(net, args.server, args.user, args.password, microphone=args.microphone,
-                   speaker=args.speaker)
+                   speaker=args.speaker, language=args.lang)
     app = LobbyApp(layout, offscreen=args.offscreen, size=args.size, user=args.user, net=net,
                    branch=branch)
     try:

@@ -80,8 +80,11 @@ class BranchLink:
     def __init__(self, net: NetLink, server: str, username: str, password: str, *,
                  move_period_s: float = MOVE_PERIOD_S,
                  voice: Callable[[], MediaStreamTrack] | None = None,
-                 microphone: str = DEFAULT_DEVICE, speaker: str = DEFAULT_DEVICE) -> None:
+                 microphone: str = DEFAULT_DEVICE, speaker: str = DEFAULT_DEVICE,
+                 language: str | None = None) -> None:
         self.net = net
+        #: the language the customer is served in (None: the branch's default)
+        self.language = language
         self.server = server.rstrip("/")
         self.username = username
         self._password = password  # kept to sign in again when the short-lived token expires
@@ -118,7 +121,10 @@ class BranchLink:
 
     def join(self, service: str) -> Future[None]:
         """Join a service's queue (the server answers ``queued``)."""
-        return self.net.submit(self._send({"type": "join", "service": service}))
+        message = {"type": "join", "service": service}
+        if self.language is not None:
+            message["language"] = self.language
+        return self.net.submit(self._send(message))
 
     def leave_queue(self) -> Future[None]:
         """Leave the queue, or hang up the call."""

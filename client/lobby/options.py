@@ -21,6 +21,9 @@ def parse_size(text: str) -> tuple[int, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", default="http://127.0.0.1:8000", help="the branch server")
     parser.add_argument("--user", help="log in as this customer")
+    parser.add_argument("--lang", choices=("en", "zh"), default=None,
+                        help="the language you are served in: the digital assistant's voice, "
+                             "the flow's texts (default: the branch's)")
     parser.add_argument("--password", help="the customer's password")
     parser.add_argument("--offscreen", action="store_true",
                         help="render without a window (needs --screenshot) and exit")

@@ -220,7 +220,10 @@ async function join(ev) {
   const withWhom = ev.submitter?.dataset.with; // 'digital_human' from the assistant's button
   enableJoin(false);
   await call.ensureCamera();
-  const msg = withWhom ? {type: 'join', service, with: withWhom} : {type: 'join', service};
+  // the assistant's voice, the flow's texts and the checks follow the call's language
+  const language = $('#join-form').elements.language?.value || 'en';
+  const msg = withWhom ? {type: 'join', service, language, with: withWhom}
+    : {type: 'join', service, language};
   if (!account.send(msg)) {
     messages.show('Not connected to the branch yet; please try again. · 尚未连接，请重试', 'error');
     enableJoin();

@@ -147,11 +147,15 @@ function serviceName(id) {
   return [SKILL_NAMES[id] ?? id];
 }
 
-function showCustomer({name, service, tier, reference}) {
+/** What each language the customer can choose is called on the teller's screen. */
+const LANGUAGES = {en: 'English · 英语', zh: 'Chinese · 中文'};
+
+function showCustomer({name, service, tier, reference, language}) {
   $('#customer-name').textContent = name || '–';
   $('#caption-name').textContent = name ? `· ${name}` : '';
   $('#customer-service').replaceChildren(...(service ? serviceName(service) : ['–']));
   $('#customer-tier').textContent = tier ? (TIERS[tier] ?? tier) : '–';
+  $('#customer-language').textContent = language ? (LANGUAGES[language] ?? language) : '–';
   $('#reference').textContent = reference || '–';
 }
 
@@ -171,7 +175,8 @@ function renderQueues() {
       h('th', {scope: 'row'}, ...serviceName(q.id),
         h('div', {class: 'waiting'}, ...waiting.map((w) => h('span',
           {class: `chip${w.tier && w.tier !== 'standard' ? ' vip' : ''}`},
-          w.customer ?? '?', w.tier && w.tier !== 'standard' ? ` · ${TIERS[w.tier] ?? w.tier}` : '')))),
+          w.customer ?? '?', w.tier && w.tier !== 'standard' ? ` · ${TIERS[w.tier] ?? w.tier}` : '',
+          w.language && w.language !== 'en' ? ` · ${LANGUAGES[w.language] ?? w.language}` : '')))),
       h('td', {class: 'num'}, String(q.length ?? waiting.length)),
       h('td', {class: 'num', 'data-longest': longest ?? ''}, longest == null ? '–' : formatWait(longest)),
       h('td', {}, h('button', {
@@ -267,12 +272,12 @@ function accept(service) {
 
 // ---- the call ----------------------------------------------------------------------------
 
-function startCall(sessionId, {name, service, tier, reference}) {
+function startCall(sessionId, {name, service, tier, reference, language}) {
   if (sessionId !== hooks.sessionId) business.reset(); // the same call after a reload keeps it
   hooks.sessionId = sessionId;
   if (hooks.tellerStatus === 'available') showStatus('busy'); // the server's accept did this
   call.expectPeer();
-  showCustomer({name, service, tier: tier ?? tiers.get(sessionId), reference});
+  showCustomer({name, service, tier: tier ?? tiers.get(sessionId), reference, language});
   setState('connecting');
   renderQueues();
   call.negotiate(sessionId);
@@ -297,7 +302,9 @@ function welcome(msg) {
   if (s) {
     // Back after a reload or a dropped socket, mid-call: rebuild the media for the same session.
     showStatus('busy');
-    startCall(s.session_id ?? s.id, {name: s.peer?.name ?? s.customer?.name, service: s.service});
+    startCall(s.session_id ?? s.id, {
+      name: s.peer?.name ?? s.customer?.name, service: s.service, language: s.language,
+    });
     return;
   }
   if (IN_CALL.has(hooks.state)) {
@@ -340,6 +347,7 @@ function onMessage(msg) {
     case 'paired':
       startCall(msg.session_id, {
         name: msg.peer?.name, service: msg.service, tier: msg.peer?.tier, reference: msg.reference,
+        language: msg.language,
       });
       // A customer the digital assistant handed over: show what they told it.
       if (transcripts.has(msg.session_id)) {

@@ -51,8 +51,9 @@ def wait_remote_video(page: Page, more_than: int = 0) -> None:
         arg=more_than + FRAMES, timeout=TIMEOUT_MS)
 
 
-def join_queue(customer: Page, service: str) -> dict[str, Any]:
+def join_queue(customer: Page, service: str, language: str = "en") -> dict[str, Any]:
     customer.get_by_test_id(f"service-{service}").click()
+    customer.get_by_test_id(f"language-{language}").check()
     customer.get_by_test_id("join").click()
     return wait_message(customer, "queued")
 
@@ -85,11 +86,12 @@ def accept_next(teller: Page) -> dict[str, Any]:
 
 
 def call_between(person: Callable[[str, str], Person], customer: str,
-                 teller: str) -> tuple[Person, Person, str]:
-    """`customer` joins loan signing, `teller` accepts; returns once both see each other."""
+                 teller: str, language: str = "en") -> tuple[Person, Person, str]:
+    """`customer` joins loan signing in `language`, `teller` accepts; returns once both see
+    each other."""
     c = person(customer, "/")
-    queued = join_queue(c.page, "loan_signing")
-    assert queued["position"] == 1
+    queued = join_queue(c.page, "loan_signing", language)
+    assert queued["position"] == 1 and queued["language"] == language
     expect(c.page.get_by_test_id("state")).to_contain_text("in the queue", timeout=TIMEOUT_MS)
     expect(c.page.get_by_test_id("position")).to_have_text("1")
 
@@ -99,6 +101,8 @@ def call_between(person: Callable[[str, str], Person], customer: str,
     assert paired["session_id"] == queued["session_id"]
     assert paired["peer"]["username"] == customer
     expect(t.page.get_by_test_id("customer-name")).to_have_text(paired["peer"]["name"])
+    expect(t.page.get_by_test_id("customer-language")).to_contain_text(
+        {"en": "English", "zh": "中文"}[language])
 
     for page in (c.page, t.page):
         wait_remote_video(page)
@@ -109,7 +113,8 @@ def call_between(person: Callable[[str, str], Person], customer: str,
 
 
 def test_customer_and_teller_hold_a_call(person: Callable[[str, str], Person]) -> None:
-    alice, tina, session_id = call_between(person, "alice", "tina")
+    # a customer who chose Chinese on the page: the teller is shown it
+    alice, tina, session_id = call_between(person, "alice", "tina", language="zh")
     assert vbank(alice.page, "sessionId") == vbank(tina.page, "sessionId") == session_id
     expect(alice.page.get_by_test_id("state")).to_have_text("In call · 通话中")
 

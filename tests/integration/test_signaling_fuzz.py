@@ -33,7 +33,7 @@ DOCUMENTED = {"bad_json", "bad_text", "bad_message", "wrong_role", "unknown_serv
               "flow", "rate_limited"}
 FIELDS = ("service", "session_id", "sdp", "x", "y", "heading", "question", "option", "name",
           "id_number", "document_sha256", "image", "text", "who", "status", "skills",
-          "outcome", "document", "flow", "with", "token")
+          "outcome", "document", "flow", "with", "token", "language")
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) |

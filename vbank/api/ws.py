@@ -280,8 +280,12 @@ async def _dispatch(branch: Branch, conn: WsConnection | RemoteConnection,
     if kind == "ping":
         await conn.send({"type": "pong"})
     elif kind == "join":
+        language = message.get("language")
+        if language is not None and not isinstance(language, str):
+            raise BranchError("bad_message", "language must be a string")
         await branch.join(conn, _str(message, "service"),
-                          digital_human=message.get("with") == "digital_human")
+                          digital_human=message.get("with") == "digital_human",
+                          language=language)
     elif kind == "leave":
         await branch.leave(conn)
     elif kind == "ask_for":

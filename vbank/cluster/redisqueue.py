@@ -130,7 +130,7 @@ def _ticket(session_id: str, fields: Mapping[str, str]) -> Ticket:
     return Ticket(session_id, fields["customer"], fields["service"], int(fields["priority"]),
                   float(fields["enqueued_at"]), int(fields["seq"]), fields.get("head") == "1",
                   fields.get("customer_name", ""), fields.get("tier", ""),
-                  fields.get("node", ""))
+                  fields.get("node", ""), fields.get("language", "en"))
 
 
 def _teller(teller_id: str, fields: Mapping[str, str]) -> Teller:
@@ -171,18 +171,20 @@ class RedisQueue:
 
     # ------------------------------------------------------------------ customers
     async def enqueue(self, session_id: str, customer: str, service: str, priority: int,
-                      now: float, customer_name: str = "", tier: str = "") -> Ticket:
+                      now: float, customer_name: str = "", tier: str = "",
+                      language: str = "en") -> Ticket:
         if service not in self.handle_time_s:
             raise UnknownService(service)
         ticket = Ticket(session_id, customer, service, priority, now, int(now * 1000),
-                        customer_name=customer_name, tier=tier, node=self.node)
+                        customer_name=customer_name, tier=tier, node=self.node,
+                        language=language)
         await self._put(ticket)
         return ticket
 
     async def requeue_at_head(self, ticket: Ticket) -> Ticket:
         again = Ticket(ticket.session_id, ticket.customer, ticket.service, ticket.priority,
                        ticket.enqueued_at, ticket.seq, True, ticket.customer_name,
-                       ticket.tier, ticket.node or self.node)
+                       ticket.tier, ticket.node or self.node, ticket.language)
         await self._put(again)
         return again
 
@@ -192,7 +194,8 @@ class RedisQueue:
     async def _put(self, t: Ticket) -> None:
         fields = {"customer": t.customer, "service": t.service, "priority": t.priority,
                   "enqueued_at": repr(t.enqueued_at), "seq": t.seq, "head": int(t.head),
-                  "customer_name": t.customer_name, "tier": t.tier, "node": t.node}
+                  "customer_name": t.customer_name, "tier": t.tier, "node": t.node,
+                  "language": t.language}
         flat = [str(v) for kv in fields.items() for v in kv]
         if not await self._run("enqueue", t.session_id, repr(score(t)), t.service, *flat):
             raise AlreadyQueued(t.session_id)

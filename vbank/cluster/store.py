@@ -37,7 +37,8 @@ class QueueStore(Protocol):
         ...
 
     async def enqueue(self, session_id: str, customer: str, service: str, priority: int,
-                      now: float, customer_name: str = "", tier: str = "") -> Ticket: ...
+                      now: float, customer_name: str = "", tier: str = "",
+                      language: str = "en") -> Ticket: ...
     async def requeue_at_head(self, ticket: Ticket) -> Ticket: ...
     async def restore(self, ticket: Ticket) -> None: ...
     async def remove(self, session_id: str) -> Ticket | None: ...
@@ -73,9 +74,10 @@ class LocalQueue:
         return time.monotonic()
 
     async def enqueue(self, session_id: str, customer: str, service: str, priority: int,
-                      now: float, customer_name: str = "", tier: str = "") -> Ticket:
+                      now: float, customer_name: str = "", tier: str = "",
+                      language: str = "en") -> Ticket:
         return self.q.enqueue(session_id, customer, service, priority, now,
-                              customer_name, tier)
+                              customer_name, tier, language)
 
     async def requeue_at_head(self, ticket: Ticket) -> Ticket:
         return self.q.requeue_at_head(ticket)

@@ -101,7 +101,7 @@ class FlowRun:
         """What the console and the customer page show."""
         step = self.step
         return {"flow": self.flow.id, "step": step.id, "kind": step.kind, "mode": self.mode,
-                "say": self._script(step),
+                "language": self.language, "say": self._script(step),
                 "steps": [s.id for s in self.flow.steps], "incomplete": self.incomplete,
                 "disclosures": [{"id": d.id, "text": d.text.get(self.language),
                                  "read": d.id in self.marked} for d in step.disclosures],

@@ -64,6 +64,8 @@ class Ticket:
     customer_name: str = ""
     tier: str = ""
     node: str = ""
+    #: the language the customer is served in (``LANGUAGES``)
+    language: str = "en"
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -108,7 +110,8 @@ class BranchQueue:
 
     # ----------------------------------------------------------------- customers
     def enqueue(self, session_id: str, customer: str, service: str, priority: int,
-                now: float, customer_name: str = "", tier: str = "") -> Ticket:
+                now: float, customer_name: str = "", tier: str = "",
+                language: str = "en") -> Ticket:
         """Put a customer at the back of their priority band in ``service``'s queue."""
         if service not in self._queues:
             raise UnknownService(service)
@@ -116,7 +119,7 @@ class BranchQueue:
             raise AlreadyQueued(session_id)
         self._seq += 1
         ticket = Ticket(session_id, customer, service, priority, now, self._seq,
-                        customer_name=customer_name, tier=tier)
+                        customer_name=customer_name, tier=tier, language=language)
         self._push(ticket)
         return ticket
 

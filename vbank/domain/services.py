@@ -28,6 +28,10 @@ SERVICES: dict[str, Service] = {
     )
 }
 
+#: The languages a customer can be served in (flow texts, the digital human's voice and
+#: hearing); the first is the default.
+LANGUAGES: tuple[str, ...] = ("en", "zh")
+
 #: Customer tiers that get VIP priority in the queue, and how much.
 TIER_PRIORITY: dict[str, int] = {"gold": 1, "platinum": 2, "diamond": 3}
 

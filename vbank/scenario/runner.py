@@ -197,7 +197,8 @@ class ScenarioRun(BusinessActions, MallActions):
     # -------------------------------------------------------------- actions
     async def _do_join(self, actor: Actor, _: Any, __: int) -> None:
         mark = len(actor.log)
-        await actor.send({"type": "join", "service": self.s.service})
+        await actor.send({"type": "join", "service": self.s.service,
+                          "language": self.s.language})
         reply = await actor.wait_for(("queued", "error"), mark, 10)
         if reply["type"] == "error":
             raise StepFailed(f"join refused: {reply.get('message')}")
