@@ -636,6 +636,8 @@ class Branch:
             self._spawn(self._send_transcript(live.service, transcript))
         elif kind == "hand_over" and live is not None and live.agent:
             self._spawn(self._agent_hands_over(live, str(event.get("reason", ""))))
+        elif kind == "start_service" and live is not None and live.agent:
+            self._spawn(self._agent_starts_service(live, str(event.get("service", ""))))
         elif kind == "agent_end" and live is not None and live.agent:
             self._spawn(self.end(live, "completed"))
         elif kind == "worker_lost":
@@ -794,6 +796,45 @@ class Branch:
             return  # already handed over (the customer asked while the avatar decided to)
         await self._back_in_line(live, {"type": "handed_over", "session_id": live.id,
                                         "reason": reason})
+
+    async def _agent_starts_service(self, live: LiveSession, service: str) -> None:
+        """The customer asked the digital human for a service: the same call, session and
+        recording go on with it. The assistant runs the service's flow where it has one (the
+        flow a teller would run); otherwise the customer is first in line for a teller of
+        that service, told so (the assistant has said it)."""
+        if service not in SERVICES or service == live.service or not live.agent \
+                or live.state != "in_call":
+            return
+        previous, live.service = live.service, service
+        async with self.db.begin() as db:
+            row = await repo.get_session(db, live.id)
+            if row is not None:
+                row.service = service
+        await self.business.service_changed(live, previous)
+        await self._send(live.customer, {"type": "service", "session_id": live.id,
+                                         "service": service, "previous": previous})
+        if live.ticket is not None:
+            live.ticket = dataclasses.replace(live.ticket, service=service)
+        if not self.business.has_flow(service):
+            await self._back_in_line(live, {"type": "notice", "message": (
+                "You are first in line for a teller for your new service. · "
+                "您已优先排队等候人工柜员办理新业务")}, "service_changed")
+            await self._after_queue_change(previous)
+            return
+        client = self.media.placement.get(live.id)
+        try:
+            if client is None:
+                raise RtcError("the customer's media is not connected")
+            await client.request("stop_digital_human", session_id=live.id)
+            live.agent_started = False
+            await self._start_agent(live)
+        except RtcError as exc:
+            log.warning("the assistant could not start %s for %s: %s", service, live.id, exc)
+            await self._back_in_line(live, {"type": "notice", "message": (
+                "The digital assistant could not start this service. You are first in line "
+                "for a teller. · 数字员工无法办理此业务，您已排在第一位")},
+                "assistant_unavailable")
+        await self._after_queue_change(previous)
 
     async def _grace_then_end(self, live: LiveSession) -> None:
         await asyncio.sleep(self.settings.reconnect_grace_s)

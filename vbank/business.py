@@ -121,6 +121,12 @@ class Business:
     def has_flow(self, service: str) -> bool:
         return any(f.service == service for f in self.flows.values())
 
+    async def service_changed(self, live: LiveSession, previous: str) -> None:
+        """The customer asked the digital human for another service: in the evidence, who
+        asked for what, when (the words are in the captions before it)."""
+        await self._record(live, "service_changed", "customer",
+                           {"from": previous, "to": live.service})
+
     async def teller_joined(self, live: LiveSession) -> None:
         """A teller took over a session whose flow already ran (hand-over, requeue)."""
         if live.run is not None:

@@ -352,13 +352,19 @@ function onMessage(msg) {
         showPeer(null);
         // whoever served us is gone: say who comes next instead of showing a frozen frame
         $('#remote-video').parentElement.classList.remove('has-frames');
-        setState(msg.reason === 'assistant_unavailable' ? 'assistant_failed' : 'requeued');
+        // a service the assistant passes on (account opening) is a hand-over, not a drop
+        setState({assistant_unavailable: 'assistant_failed', service_changed: 'handed_over'}[msg.reason]
+          ?? 'requeued');
       } else {
         setState('handed_over');
       }
       break;
     case 'handed_over':
       handedOver(msg);
+      break;
+    case 'service': // asked the assistant for another service: the visit goes on with it
+      visitService = msg.service;
+      $('#service-name').textContent = serviceLabel(visitService);
       break;
     case 'ended':
       finishCall();

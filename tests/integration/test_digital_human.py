@@ -205,3 +205,47 @@ async def test_a_teller_who_drops_leaves_the_customer_first_in_line_offered_the_
         await b.close()
     finally:
         server.stop()
+
+
+async def test_asking_the_assistant_to_open_an_account_puts_the_customer_first_for_a_teller(
+        tmp_path: Path, video: list[bytes]) -> None:
+    """Account opening has no flow the assistant runs: it says so, and the same session goes
+    to the head of that service's queue, before a customer who was already waiting there."""
+    server = start_server(tmp_path, env={"VBANK_DIGITAL_HUMAN": "true",
+                                         "VBANK_MEDIA_WORKERS": "1"}, timeout=120)
+    voice, mouth = PiperSynthesizer(), SpeechTrack()
+    try:
+        c, t, b = (Participant(server.url, name) for name in ("alice", "tina", "bob"))
+        for who in (c, t, b):
+            await who.connect()
+        await t.send({"type": "status", "status": "available", "skills": ["account_opening"]})
+        await t.expect("teller", status="available")
+        await b.send({"type": "join", "service": "account_opening"})
+        await b.expect("queued")
+        await c.send({"type": "join", "service": "general_enquiry", "with": "digital_human"})
+        session_id = (await c.expect("paired"))["session_id"]
+        await c.start_media(session_id, video, voice=mouth)
+        await c.expect("caption", speaker="digital_human", timeout=30,
+                       where=lambda m: "help you" in m["text"])
+        await asyncio.sleep(3)
+
+        mark = len(c.messages)
+        mouth.play(speech(voice, "I would like to open a new savings account, please."))
+        changed = await c.expect("service", after=mark, timeout=30)
+        assert (changed["session_id"], changed["service"], changed["previous"]) == (
+            session_id, "account_opening", "general_enquiry")
+        requeued = await c.expect("requeued", after=mark, timeout=20)
+        assert (requeued["reason"], requeued["position"]) == ("service_changed", 1)
+        said = " ".join(m["text"] for m in c.messages[mark:]
+                        if m["type"] == "caption" and m.get("speaker") == "digital_human")
+        assert "first in line" in said  # told before being let go
+
+        await t.send({"type": "accept"})
+        paired = await t.expect("paired")
+        assert (paired["session_id"], paired["service"]) == (session_id, "account_opening")
+        assert paired["peer"]["username"] == "alice"  # before bob, who waited there already
+        for who in (c, t, b):
+            await who.close()
+    finally:
+        mouth.stop()
+        server.stop()

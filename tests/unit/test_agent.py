@@ -16,6 +16,7 @@ from vbank.speech.agent import (
     PointsFacts,
     Say,
     Silence,
+    StartService,
 )
 
 FAQ = Faq.load(Path(__file__).resolve().parents[2] / "scenes" / "faq.yaml")
@@ -65,6 +66,35 @@ def test_a_broken_faq_file_is_refused_by_name(tmp_path: Path) -> None:
     bad = tmp_path / "faq.yaml"
     bad.write_text("intents: [1, 2]")
     with pytest.raises(SpeechError, match=r"faq\.yaml: not a valid FAQ file"):
+        Faq.load(bad)
+
+
+def test_asking_for_a_service_starts_it_after_saying_so_in_the_call_language() -> None:
+    for language, service in (("en", "risk_assessment"), ("zh", "loan_signing"),
+                              ("en", "account_opening")):
+        c = Conversation(FAQ, language=language)
+        c.start()
+        actions = c.hear(Heard("...", service))
+        assert actions[-1] == StartService(service)
+        said = actions[0]
+        assert isinstance(said, Say) and said.text == FAQ.answers[service][language]
+        assert c.ended and c.hear(Heard("when are you open", "opening_hours")) == []
+
+
+def test_say_again_repeats_the_last_answer_not_the_offer_of_more_help() -> None:
+    c = Conversation(FAQ)
+    c.start()
+    c.hear(Heard("what are your fees", "fees"))
+    again = c.hear(Heard("sorry what did you say", "say_again"))
+    assert [a.key for a in again if isinstance(a, Say)] == ["fees"]
+    assert texts(Conversation(FAQ).hear(Heard("pardon", "say_again"))) == ["greeting"]
+
+
+def test_an_faq_starting_an_unknown_service_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "faq.yaml"
+    bad.write_text("intents:\n  mortgage:\n    examples: [a]\n    answer: {en: b}\n"
+                   "    start: mortgage_signing\n")
+    with pytest.raises(SpeechError, match="unknown service 'mortgage_signing'"):
         Faq.load(bad)
 
 

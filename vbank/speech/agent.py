@@ -1,7 +1,8 @@
 """The digital human's conversation: a pure state machine from what was heard to what to do.
 
 Feed it ``Heard`` (a recognised utterance and its intent) or ``Silence``; read back actions:
-``Say`` a text, ``HandOver`` to a person, ``End`` the call. No audio, no models, no clock.
+``Say`` a text, ``HandOver`` to a person, ``StartService`` (the business the customer asked
+for, in the same call), ``End`` the call. No audio, no models, no clock.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from vbank.domain.services import SERVICES
 from vbank.speech import SpeechError
 
 #: misunderstandings in a row after which the customer is handed to a person
@@ -92,11 +94,18 @@ class HandOver:
 
 
 @dataclass(frozen=True, slots=True)
+class StartService:
+    """The customer asked for a service: the server starts it in this call."""
+
+    service: str
+
+
+@dataclass(frozen=True, slots=True)
 class End:
     pass
 
 
-Action = Say | HandOver | End
+Action = Say | HandOver | StartService | End
 
 
 @dataclass
@@ -106,17 +115,28 @@ class Faq:
     examples: dict[str, list[str]]
     answers: dict[str, dict[str, str]]
     then: dict[str, str]
+    #: intents that start a service (its id) after the answer
+    start: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Faq:
         try:
             data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
             intents = data["intents"]
-            return cls({k: list(v["examples"]) for k, v in intents.items()},
-                       {k: dict(v["answer"]) for k, v in intents.items()},
-                       {k: str(v["then"]) for k, v in intents.items() if "then" in v})
+            faq = cls({k: list(v["examples"]) for k, v in intents.items()},
+                      {k: dict(v["answer"]) for k, v in intents.items()},
+                      {k: str(v["then"]) for k, v in intents.items() if "then" in v},
+                      {k: str(v["start"]) for k, v in intents.items() if "start" in v})
         except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
             raise SpeechError(f"{path}: not a valid FAQ file ({exc})") from exc
+        unknown = sorted(s for s in faq.start.values() if s not in SERVICES)
+        if unknown:
+            raise SpeechError(f"{path}: start: unknown service {unknown[0]!r}; services are "
+                              f"{', '.join(SERVICES)}")
+        both = sorted(set(faq.start) & set(faq.then))
+        if both:
+            raise SpeechError(f"{path}: intent {both[0]!r} has both start and then")
+        return faq
 
 
 @dataclass
@@ -152,6 +172,9 @@ class Conversation:
             return self._record([self._line("repeat")])
         self.misunderstood = 0
         answer = self.faq.answers[intent].get(self.language, self.faq.answers[intent]["en"])
+        if answer == "REPEAT_LAST":  # what it said last, but the offer of more help
+            last = next((s for s in reversed(self.said) if s.key != "anything_else"), None)
+            return self._record([last or self._line("greeting")])
         if answer == "QUEUE_STATUS":
             say = (self._line("queue", position=self.queue_position) if self.queue_position
                    else self._line("queue_none"))
@@ -159,6 +182,9 @@ class Conversation:
             say = self._points(answer)
         else:
             say = Say(answer, intent)
+        if intent in self.faq.start:
+            self.ended = True  # the service's own flow (or a teller) takes it from here
+            return self._record([say, StartService(self.faq.start[intent])])
         follow = self.faq.then.get(intent)
         if follow == "hand_over":
             self.ended = True

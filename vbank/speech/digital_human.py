@@ -25,7 +25,17 @@ import numpy as np
 from vbank.avatar.face import FaceSprites
 from vbank.avatar.track import AvatarTrack
 from vbank.rtc.relay import Fanout
-from vbank.speech.agent import LINES, Conversation, End, Faq, HandOver, Heard, Say, Silence
+from vbank.speech.agent import (
+    LINES,
+    Action,
+    Conversation,
+    Faq,
+    HandOver,
+    Heard,
+    Say,
+    Silence,
+    StartService,
+)
 from vbank.speech.asr import Recognition, Recognizer, VoskRecognizer
 from vbank.speech.audio import RATE
 from vbank.speech.intents import Embedder, IntentMatcher
@@ -214,16 +224,19 @@ class DigitalHuman:
             await drain(self.audio)
             self._emit({"event": "said", "text": text, "key": key, "at": time.time()})
 
-    def _act(self, actions: list[Say | HandOver | End]) -> None:
+    def _act(self, actions: list[Action]) -> None:
         self._speaking = self._spawn(self._perform(actions))
 
-    async def _perform(self, actions: list[Say | HandOver | End]) -> None:
+    async def _perform(self, actions: list[Action]) -> None:
         voice = self.models.voices[self.language]
         for action in actions:
             if isinstance(action, Say):
                 for clause in split_clauses(action.text):
                     pcm = await asyncio.to_thread(voice.synthesize, clause)
                     self.audio.play(pcm, tag=clause)
+            elif isinstance(action, StartService):
+                await drain(self.audio)  # the customer hears what happens next first
+                self._emit({"event": "start_service", "service": action.service})
             else:
                 await drain(self.audio)  # let the customer hear the goodbye first
                 kind = "hand_over" if isinstance(action, HandOver) else "agent_end"
