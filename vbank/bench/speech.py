@@ -52,9 +52,12 @@ SYNTHETIC = [
     ("I can't find my bank card anywhere.", "lost_card"),
     ("Thanks, that is all I needed.", "goodbye"),
 ]
-CONDITIONS = ("synthetic", "real", "real_noise_10db", "real_paused", "real_paused_sweep")
+CONDITIONS = ("synthetic", "real", "real_noise_10db", "real_paused", "real_paused_sweep",
+              "intents")
 #: conditions measured offline only (one live session per utterance would take long)
-OFFLINE_ONLY = frozenset({"real_paused_sweep"})
+OFFLINE_ONLY = frozenset({"real_paused_sweep", "intents"})
+#: conditions of text, not audio
+TEXT_ONLY = frozenset({"intents"})
 NOISE_SNR_DB = 10.0
 #: the recordings are 16 kHz: noise above 8 kHz would not count against their speech
 NOISE_BAND_HZ = 8000.0
@@ -200,6 +203,26 @@ def offline(items: list[Utterance], ears: Ears) -> dict[str, Any]:
     return {**figures, "per_utterance": detail}
 
 
+def intent_accuracy(ears: Ears) -> dict[str, Any]:
+    """The FAQ's intents on what customers say (text, as heard), per set in
+    ``tests/fixtures/intents``: ``held_out_*`` were never used to choose the examples,
+    ``tuning_*`` were."""
+    from vbank.speech.intents import intent_sets_folder, load_intent_set
+
+    out: dict[str, Any] = {}
+    for path in sorted(intent_sets_folder().glob("*.yaml")):
+        items = load_intent_set(path)
+        started = time.process_time()
+        got = [ears.intents.match(text) for text, _ in items]
+        cpu_ms = (time.process_time() - started) * 1000 / max(1, len(items))
+        misses = [{"said": text, "intent": want, "got": m.intent, "score": round(m.score, 3)}
+                  for (text, want), m in zip(items, got, strict=True) if m.intent != want]
+        out[path.stem] = {"utterances": len(items),
+                          "accuracy": round(1 - len(misses) / len(items), 3) if items else None,
+                          "cpu_ms_per_utterance": round(cpu_ms, 1), "misses": misses}
+    return out
+
+
 @dataclass
 class LiveTurn:
     latency_s: float | None  # end of speech → first loud reply audio; None: no reply in time
@@ -331,8 +354,10 @@ def main(argv: list[str], json_out: Path | None) -> int:
         parser.error(f"unknown conditions: {', '.join(unknown) or '(none given)'}; "
                      f"choose from {', '.join(CONDITIONS)}")
     ears = Ears()
-    plan = {name: utterances(name) for name in chosen}
+    plan = {name: utterances(name) for name in chosen if name not in TEXT_ONLY}
     figures = {name: offline(items, ears) for name, items in plan.items()}
+    if "intents" in chosen:
+        figures["intents"] = intent_accuracy(ears)
     live_plan = {name: items for name, items in plan.items() if name not in OFFLINE_ONLY}
     if not args.offline and live_plan:
         if args.server:
@@ -348,7 +373,7 @@ def main(argv: list[str], json_out: Path | None) -> int:
         for name, turns in heard.items():
             figures[name]["live"] = live_figures(plan[name], turns)
     report("speech", {
-        "mode": "offline" if args.offline else "offline and live",
+        "mode": "offline" if args.offline or not live_plan else "offline and live",
         "conditions": figures, "models": models(ears),
         "notes": ["synthetic: Piper draws its voice with random noise, so these clips (and "
                   "their figures) differ a little from run to run",
