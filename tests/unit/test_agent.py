@@ -90,6 +90,14 @@ def test_say_again_repeats_the_last_answer_not_the_offer_of_more_help() -> None:
     assert texts(Conversation(FAQ).hear(Heard("pardon", "say_again"))) == ["greeting"]
 
 
+def test_a_chinese_session_is_understood_by_the_chinese_and_the_english_examples() -> None:
+    zh = FAQ.examples_in("zh")
+    assert set(zh) == set(FAQ.examples)
+    for intent, examples in FAQ.examples.items():
+        assert set(examples) <= set(zh[intent])
+        assert set(FAQ.examples_zh[intent]) <= set(zh[intent]) and FAQ.examples_zh[intent]
+
+
 def test_an_faq_starting_an_unknown_service_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "faq.yaml"
     bad.write_text("intents:\n  mortgage:\n    examples: [a]\n    answer: {en: b}\n"

@@ -133,13 +133,14 @@ class Ears:
         from vbank.speech.agent import Faq
         from vbank.speech.digital_human import FAQ_PATH
         from vbank.speech.endofturn import EndOfTurnModel
-        from vbank.speech.intents import Embedder, IntentMatcher
+        from vbank.speech.intents import matchers
         from vbank.speech.whisper import shared_whisper
 
         faq = Faq.load(FAQ_PATH)
         self.whisper = shared_whisper()
         self.end_of_turn = EndOfTurnModel()
-        self.intents = IntentMatcher(Embedder(), faq.examples)
+        self.matchers = matchers(faq.examples_in)
+        self.intents = self.matchers["en"]
 
     def words(self, pcm: Pcm) -> str:
         return self.whisper.transcribe(pcm).text
@@ -207,19 +208,29 @@ def intent_accuracy(ears: Ears) -> dict[str, Any]:
     """The FAQ's intents on what customers say (text, as heard), per set in
     ``tests/fixtures/intents``: ``held_out_*`` were never used to choose the examples,
     ``tuning_*`` were."""
+    import yaml
+
     from vbank.speech.intents import intent_sets_folder, load_intent_set
 
     out: dict[str, Any] = {}
-    for path in sorted(intent_sets_folder().glob("*.yaml")):
+    folder = intent_sets_folder()
+    for path in sorted([*folder.glob("held_out_*.yaml"), *folder.glob("tuning_*.yaml")]):
         items = load_intent_set(path)
         started = time.process_time()
-        got = [ears.intents.match(text) for text, _ in items]
+        matcher = ears.matchers["zh" if path.stem.endswith("_zh") else "en"]
+        got = [matcher.match(text) for text, _ in items]
         cpu_ms = (time.process_time() - started) * 1000 / max(1, len(items))
         misses = [{"said": text, "intent": want, "got": m.intent, "score": round(m.score, 3)}
                   for (text, want), m in zip(items, got, strict=True) if m.intent != want]
         out[path.stem] = {"utterances": len(items),
                           "accuracy": round(1 - len(misses) / len(items), 3) if items else None,
                           "cpu_ms_per_utterance": round(cpu_ms, 1), "misses": misses}
+    off_topic = yaml.safe_load((folder / "out_of_scope.yaml").read_text(encoding="utf-8"))
+    for language, texts in off_topic.items():
+        taken = [(t, m.intent) for t in texts for m in [ears.matchers[language].match(t)]
+                 if m.intent is not None]
+        out[f"out_of_scope_{language}"] = {"utterances": len(texts),
+                                           "rejected": len(texts) - len(taken), "taken": taken}
     return out
 
 

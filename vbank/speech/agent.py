@@ -117,6 +117,15 @@ class Faq:
     then: dict[str, str]
     #: intents that start a service (its id) after the answer
     start: dict[str, str] = field(default_factory=dict)
+    #: Chinese examples (``examples_zh``), for a Chinese session's intents
+    examples_zh: dict[str, list[str]] = field(default_factory=dict)
+
+    def examples_in(self, language: str) -> dict[str, list[str]]:
+        """The examples a session in ``language`` is understood by: Chinese sessions by the
+        Chinese and the English ones (customers mix in English words: "我要办 credit card")."""
+        if language != "zh":
+            return self.examples
+        return {k: [*self.examples_zh.get(k, []), *v] for k, v in self.examples.items()}
 
     @classmethod
     def load(cls, path: Path) -> Faq:
@@ -126,7 +135,9 @@ class Faq:
             faq = cls({k: list(v["examples"]) for k, v in intents.items()},
                       {k: dict(v["answer"]) for k, v in intents.items()},
                       {k: str(v["then"]) for k, v in intents.items() if "then" in v},
-                      {k: str(v["start"]) for k, v in intents.items() if "start" in v})
+                      {k: str(v["start"]) for k, v in intents.items() if "start" in v},
+                      {k: list(v["examples_zh"]) for k, v in intents.items()
+                       if "examples_zh" in v})
         except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
             raise SpeechError(f"{path}: not a valid FAQ file ({exc})") from exc
         unknown = sorted(s for s in faq.start.values() if s not in SERVICES)

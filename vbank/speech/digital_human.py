@@ -38,7 +38,7 @@ from vbank.speech.agent import (
 )
 from vbank.speech.asr import Recognition, Recognizer, VoskRecognizer
 from vbank.speech.audio import RATE
-from vbank.speech.intents import Embedder, IntentMatcher
+from vbank.speech.intents import IntentMatcher, matchers
 from vbank.speech.listener import Listener, shared_end_of_turn
 from vbank.speech.tracks import SpeechTrack, drain
 from vbank.speech.tts import (
@@ -72,7 +72,8 @@ class SpeechModels:
         if vosk_model is not None:
             vosk = VoskRecognizer(vosk_model, os.environ.get("VBANK_VOSK_LANG", "zh"))
             self.ears[vosk.language] = vosk
-        self.intents = IntentMatcher(Embedder(), self.faq.examples)
+        #: per session language
+        self.intents: dict[str, IntentMatcher] = matchers(self.faq.examples_in)
         self.sprites = FaceSprites(320, 240)
         self.voices["en"].synthesize("Ready.")  # warm the voice: the first call is slow
         # warm the hearing too: the first Whisper window and end-of-turn call are slow
@@ -182,7 +183,8 @@ class DigitalHuman:
         text = heard.phrase or heard.text
         if text:
             self._emit({"event": "caption", "speaker": "customer", "text": heard.text or text})
-            match = await asyncio.to_thread(self.models.intents.match, text)
+            intents = self.models.intents.get(self.language, self.models.intents["en"])
+            match = await asyncio.to_thread(intents.match, text)
             actions = self.conversation.hear(Heard(text, match.intent))
         else:
             actions = self.conversation.hear(Silence())
