@@ -30,6 +30,13 @@ FLOW_KEYS = {"flow", "service", "title", "document", "forbidden", "steps", "ques
              "product"}
 STEP_KEYS = {"id", "kind", "say", "disclosures", "expect", "refuse"}
 
+#: what a customer says to the digital human, mid-flow, to be put through to a person (the
+#: recogniser listens for these at every step besides the step's own answers)
+PERSON_PHRASES: dict[str, list[str]] = {
+    "en": ["talk to a person", "a real person please", "transfer me to a teller",
+           "I want a teller"],
+    "zh": ["转人工", "人工服务", "我要找人工", "转接人工柜员"]}
+
 
 class FlowFileError(DomainError):
     """A flow file that cannot be used: names the file and line."""

@@ -102,8 +102,16 @@ class MediaNode:
                 await asyncio.to_thread(shared_ear)  # loads the models once, off the loop
 
                 session_id = call.session_id
+                language = str(command.get("language", "en"))
+                if language != "en":  # its recogniser loads once, off the loop too
+                    from vbank.speech import SpeechError
+                    from vbank.speech.whisper import recognizer_for
+
+                    with contextlib.suppress(SpeechError):
+                        await asyncio.to_thread(recognizer_for, language)
                 call.ears[role] = LegEar(
-                    role, lambda e: self._emit({"session_id": session_id, **e}))
+                    role, lambda e: self._emit({"session_id": session_id, **e}),
+                    language=language)
             ear = call.ears[role]
             ear.expect = [str(p) for p in command.get("expect", [])]
             ear.spot = [str(p) for p in command.get("spot", [])]

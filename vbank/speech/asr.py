@@ -24,7 +24,19 @@ from vbank.domain.quality import word_distance
 from vbank.speech import SpeechError
 from vbank.speech.audio import RATE, Pcm
 
-WORD = re.compile(r"[a-z']+|[0-9]+|[^\sa-z0-9'.,!?;:\-–—]+")
+#: CJK ideographs: each character is a spoken syllable, compared one by one (written Chinese
+#: has no spaces between words, so a whole answer would otherwise be one "word")
+HANZI = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+WORD = re.compile(rf"[a-z']+|[0-9]+|[{HANZI}]|[^\sa-z0-9'.,!?;:\-–—{HANZI}"
+                  r"，。！？、；：“”‘’（）《》…·]+")
+HAS_HANZI = re.compile(f"[{HANZI}]")
+#: digits as a Chinese reader says them one by one (Whisper writes 六十五 as "65")
+ZH_DIGITS = ["ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu"]
+#: how far a Chinese transcript may be from a phrase, in syllables per syllable
+ZH_TOLERANCE = 0.25
+#: initials many speakers (and recognisers) do not tell apart
+FLAT = (("zh", "z"), ("ch", "c"), ("sh", "s"))
+INITIAL = re.compile(r"^(zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(.*)$")
 #: how recognisers write what people say ("Mr." for "mister", "10" for "ten"), as words
 SPOKEN = {"mr": "mister", "mrs": "missus", "dr": "doctor", "ok": "okay", "st": "saint"}
 ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -106,14 +118,63 @@ class KeyphraseSpotter:
         return [p for k, p in known.items() if k in found]
 
 
+def syllables_of(text: str) -> list[str]:
+    """The spoken syllables of Chinese ``text``, toneless pinyin (traditional and simplified
+    characters alike: Whisper writes 最後一個 for 最后一个), digits read one by one, Latin
+    letters and words as they are. Without the package pypinyin: the characters."""
+    try:
+        from pypinyin import lazy_pinyin
+    except ImportError:
+        return words_of(text)
+    out: list[str] = []
+    for token in WORD.findall(text.lower()):
+        if token.isdigit():
+            out += [ZH_DIGITS[int(d)] for d in token]
+        elif HAS_HANZI.match(token):
+            out += lazy_pinyin(token)
+        else:
+            out.append(token)
+    return out
+
+
+def _initial_final(syllable: str) -> tuple[str, str]:
+    initial, final = INITIAL.match(syllable).groups()  # type: ignore[union-attr]
+    initial = dict(FLAT).get(initial or "", initial or "")
+    return initial, final.removesuffix("g") if final.endswith(("eng", "ing")) else final
+
+
+def syllable_distance(a: list[str], b: list[str]) -> float:
+    """Edit distance over syllables, where a syllable heard with the right initial or the
+    right final (zh/z, ch/c, sh/s and -ng/-n counted alike) costs half a substitution:
+    Whisper hears 投资 as 逃之 (tao zhi for tou zi)."""
+    parts_b = [_initial_final(y) for y in b]
+    row: list[float] = [float(j) for j in range(len(b) + 1)]
+    for i, x in enumerate(a, 1):
+        px = _initial_final(x)
+        prev, row[0] = row[0], float(i)
+        for j, py in enumerate(parts_b, 1):
+            cost = 0.0 if px == py else 0.5 if px[0] == py[0] or px[1] == py[1] else 1.0
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + cost)
+    return row[-1]
+
+
 def snap(text: str, phrases: list[str], tolerance: float = 0.34) -> str | None:
-    """The expected phrase closest to ``text``, if within ``tolerance`` of its length."""
-    heard = words_of(text)
+    """The expected phrase closest to ``text``, if within ``tolerance`` of its length: words
+    apart, or syllables apart when the phrases are Chinese (a recogniser's wrong character
+    is often the right sound: 从未逃之过 for 从未投资过)."""
+    if phrases and any(HAS_HANZI.search(p) for p in phrases):
+        units, distance = syllables_of, syllable_distance
+        # three syllables with two half-right ones must not pass: 哦頭一 is not 我同意 (the
+        # customer said 不同意)
+        tolerance = min(tolerance, ZH_TOLERANCE)
+    else:
+        units, distance = words_of, word_distance
+    heard = units(text)
     if not heard or not phrases:
         return None
-    best = min(phrases, key=lambda p: word_distance(heard, words_of(p)))
-    wanted = words_of(best)
-    if word_distance(heard, wanted) <= tolerance * max(len(wanted), len(heard)):
+    best = min(phrases, key=lambda p: distance(heard, units(p)))
+    wanted = units(best)
+    if distance(heard, wanted) <= tolerance * max(len(wanted), len(heard)):
         return best
     return None
 

@@ -18,11 +18,12 @@ from functools import cache
 from typing import Any
 
 from vbank.rtc.relay import Fanout
+from vbank.speech import SpeechError
 from vbank.speech.asr import KeyphraseSpotter, Recognizer
 from vbank.speech.listener import Listener
 from vbank.speech.turns import TurnDetector, TurnEnded
 from vbank.speech.vad import shared_model
-from vbank.speech.whisper import shared_whisper
+from vbank.speech.whisper import recognizer_for, shared_whisper
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,20 @@ class LegEar:
 
     def __init__(self, role: str, emit: EventSink,
                  recognizer: Recognizer | None = None,
-                 spotter: KeyphraseSpotter | None = None) -> None:
+                 spotter: KeyphraseSpotter | None = None, language: str = "en") -> None:
         self.role = role
         self._emit = emit
         if recognizer is None or spotter is None:
             recognizer, spotter = shared_ear()
+        if language != "en":
+            # PocketSphinx spots English only: a Chinese session's clauses and forbidden
+            # phrases are checked on the transcript (FlowRun.bank_said)
+            spotter = None
+            try:
+                recognizer = recognizer_for(language)
+            except SpeechError as exc:
+                log.warning("no %s recogniser (%s): heard by the English one", language, exc)
+        self.language = language
         self._recognizer = recognizer
         self._spotter = spotter
         self.expect: list[str] = []  # phrases a grammar listens for first
@@ -78,8 +88,9 @@ class LegEar:
             heard = await asyncio.to_thread(self._recognizer.recognize, turn.pcm, expect, text)
             # an utterance that is one of the expected phrases (a clause read out) holds
             # nothing else: spotting in it only invites false alarms ("penalty interest")
-            spotted = [] if heard.phrase is not None or not spot else await asyncio.to_thread(
-                self._spotter.spot_any, turn.pcm, spot)
+            spotter = self._spotter
+            spotted = [] if heard.phrase is not None or not spot or spotter is None \
+                else await asyncio.to_thread(spotter.spot_any, turn.pcm, spot)
         except Exception:
             log.exception("recognizing %s speech failed", self.role)
             return

