@@ -790,6 +790,12 @@ class Branch:
                                          **({"reason": reason} if reason else {})})
         await self._after_queue_change(live.service)
 
+    async def hand_over_to_person(self, live: LiveSession) -> None:
+        """The customer asked the digital human, mid-flow, for a person: first in line, the
+        flow's state kept for the teller."""
+        live.wants_person, live.wants_agent = True, False
+        await self._agent_hands_over(live, "asked")
+
     async def _agent_hands_over(self, live: LiveSession, reason: str) -> None:
         """The digital human passes the customer to a person: first in line, session kept."""
         if not live.agent or live.state != "in_call":

@@ -25,7 +25,8 @@ from sqlalchemy import select
 from vbank.auth import Role
 from vbank.domain import DomainError
 from vbank.domain.flowrun import FlowEvent, FlowRun
-from vbank.domain.flows import Flow, load_flows
+from vbank.domain.flows import PERSON_PHRASES, Flow, load_flows
+from vbank.domain.quality import words_of
 from vbank.rtc import RtcError
 from vbank.store.models import CallSession, SessionRecord
 
@@ -285,6 +286,13 @@ class Business:
         run = live.run
         if run is None or run.complete:
             return
+        if role == "customer" and run.mode == "digital_human" and \
+                _asks_for_person(text, str(phrase) if phrase else None, run.language):
+            # said first, then handed over (``on_agent_said``): the flow's state goes along
+            await self._agent_say(live, [(_PUTTING_THROUGH.get(run.language,
+                                                               _PUTTING_THROUGH["en"]),
+                                          "hand_over")], replace=True)
+            return
         if role == "customer" and run.step.kind == "questionnaire":
             events = self._voice_answer(run, text, str(phrase) if phrase else None, at)
             if not events and run.mode == "digital_human":
@@ -303,6 +311,9 @@ class Business:
         """The digital human finished a line; what it said is checked like a teller's."""
         run = live.run
         if run is None:
+            return
+        if event.get("key") == "hand_over":
+            await self.branch.hand_over_to_person(live)
             return
         text = str(event.get("text") or "")
         await self._publish(live, run.bank_said("digital_human", text,
@@ -464,6 +475,10 @@ class Business:
             log.warning("digital human of %s cannot speak: %s", live.id, exc)
 
     def _expected_answers(self, run: FlowRun) -> list[str]:
+        person = PERSON_PHRASES.get(run.language, []) if run.mode == "digital_human" else []
+        return [*self._step_answers(run), *person]
+
+    def _step_answers(self, run: FlowRun) -> list[str]:
         if run.step.kind == "questionnaire":
             from vbank.domain.risk import answer_phrases, load_questionnaire
 
@@ -488,13 +503,15 @@ class Business:
                                      expect=self._expected_answers(run))
                 return
             await client.request("listen", session_id=live.id, role="customer",
-                                 expect=self._expected_answers(run), spot=[])
+                                 expect=self._expected_answers(run), spot=[],
+                                 language=run.language)
             clauses = [part for d in run.step.disclosures if d.id not in run.marked
                        for part in _clause_parts(d.text.get(run.language))]
             # a keyphrase search finds clauses (and promises) in 0.1 s; a grammar of long
             # clauses takes ~20 s on speech that is none of them (PocketSphinx's filler loop)
             await client.request("listen", session_id=live.id, role="teller", expect=[],
-                                 spot=[*run.flow.forbidden.get(run.language, ()), *clauses])
+                                 spot=[*run.flow.forbidden.get(run.language, ()), *clauses],
+                                 language=run.language)
         except RtcError as exc:
             log.info("ears for %s not attached yet: %s", live.id, exc)
 
@@ -580,6 +597,9 @@ class Business:
                     "service": live.service})
 
 
+_PUTTING_THROUGH = {"en": "Of course. I am putting you through to a teller now, with "
+                          "everything we have done so far.",
+                    "zh": "好的，正在为您转接人工柜员，已办理的内容会一并转交。"}
 _REPEAT_OPTION = {"en": "Sorry, which option was that? Please say a letter, for example "
                          "option B.", "zh": "抱歉，请问您选哪一项？请说出字母，例如选B。"}
 
@@ -628,3 +648,16 @@ def _png_from_data_url(image: str) -> bytes:
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool, list, dict,
                                                              type(None)))}
+
+
+def _asks_for_person(text: str, phrase: str | None, language: str) -> bool:
+    """Whether the customer's words hold one of ``PERSON_PHRASES`` (or the recogniser took
+    them for one): "我要转人工", "can I talk to a person please"."""
+    phrases = PERSON_PHRASES.get(language, PERSON_PHRASES["en"])
+    if phrase in phrases:
+        return True
+    said = words_of(text)
+    for wanted in map(words_of, phrases):
+        if any(said[i:i + len(wanted)] == wanted for i in range(len(said) - len(wanted) + 1)):
+            return True
+    return False

@@ -56,6 +56,8 @@ def test_a_good_small_file(tmp_path: Path) -> None:
     (("customer: join", "banker: join"), 6, "unknown actor 'banker'"),
     (("{say: \"What are your opening hours?\"}", "{say: 42}"), 8, "say must be a str"),
     (("{caption: \"(?i)open\"}", "{seen: x}"), 9, "unknown expectation 'seen'"),
+    (("{caption: \"(?i)open\"}", "{answered: q1}"), 9, "expect answered must be a dict"),
+    (("{caption: \"(?i)open\"}", "{answered: {q1: 2}}"), 9, "expect answered: {QUESTION"),
     (("service: general_enquiry", "service: mortgages"), 2, "unknown service 'mortgages'"),
     (("scenario: faq", "scenario: FAQ one"), 1, "scenario id must match"),
     (("kind: customer", "kind: robot"), 4, "kind must be customer or teller"),

@@ -53,11 +53,11 @@ SYNTHETIC = [
     ("Thanks, that is all I needed.", "goodbye"),
 ]
 CONDITIONS = ("synthetic", "real", "real_noise_10db", "real_paused", "real_paused_sweep",
-              "intents")
+              "intents", "mandarin")
 #: conditions measured offline only (one live session per utterance would take long)
-OFFLINE_ONLY = frozenset({"real_paused_sweep", "intents"})
-#: conditions of text, not audio
-TEXT_ONLY = frozenset({"intents"})
+OFFLINE_ONLY = frozenset({"real_paused_sweep", "intents", "mandarin"})
+#: conditions with their own measure (not the English recognition of ``offline``)
+OWN_MEASURE = frozenset({"intents", "mandarin"})
 NOISE_SNR_DB = 10.0
 #: the recordings are 16 kHz: noise above 8 kHz would not count against their speech
 NOISE_BAND_HZ = 8000.0
@@ -234,6 +234,62 @@ def intent_accuracy(ears: Ears) -> dict[str, Any]:
     return out
 
 
+def mandarin_answers() -> dict[str, Any]:
+    """Mandarin step answers (``tests/fixtures/audio/zh``: human-voiced syllables) against
+    the phrases each step listens for, by the Chinese sessions' recogniser: as recorded, and
+    as a call hears them (Opus at 48 kHz, then the voice activity detector's cut of the
+    utterance)."""
+    from vbank.speech.mandarin_set import mandarin_utterances
+    from vbank.speech.whisper import shared_whisper_zh
+
+    whisper = shared_whisper_zh()
+    out: dict[str, Any] = {}
+    for channel in ("direct", "opus"):
+        for condition in ("clean", "noise10"):
+            items = mandarin_utterances((condition,))
+            right = rejected = 0
+            ms: list[float] = []
+            wrong = []
+            for u in items:
+                pcm = _through_opus(u.pcm) if channel == "opus" else u.pcm
+                started = time.monotonic()
+                got = whisper.recognize(pcm, list(u.expected)).phrase if pcm.size else None
+                ms.append((time.monotonic() - started) * 1000)
+                if u.answer is None:
+                    rejected += got is None
+                else:
+                    right += got == u.answer
+                if got != u.answer:
+                    wrong.append({"said": u.said, "got": got})
+            answers = sum(u.answer is not None for u in items)
+            out[f"{channel}_{condition}"] = {
+                "answers": answers, "right": right,
+                "accuracy": round(right / answers, 3) if answers else None,
+                "other_speech": len(items) - answers, "rejected": rejected,
+                "ms_per_utterance": {"p50": round(statistics.median(ms), 1),
+                                     "p95": round(percentile(ms, 0.95), 1)},
+                "wrong": wrong}
+    return out
+
+
+def _through_opus(pcm: Pcm) -> Pcm:
+    """``pcm`` as the digital human gets it: Opus-coded and cut by the voice activity
+    detector (the longest turn found; nothing when none)."""
+    import numpy as np
+
+    from vbank.rtc.packets import MediaPacket
+    from vbank.rtc.peer import encode_opus
+    from vbank.speech.listener import turns_of
+    from vbank.speech.tracks import OpusDecoderTap
+
+    padded = np.concatenate([np.zeros(RATE // 2, np.int16), pcm, np.zeros(RATE, np.int16)])
+    tap, frames = OpusDecoderTap(), []
+    for i, data in enumerate(encode_opus(padded)):
+        frames += tap.decode(MediaPacket("audio", "opus", data, i * 960, RATE, False, 0.0))
+    turns = turns_of(np.concatenate(frames), None)
+    return max((t.pcm for t in turns), key=len) if turns else np.zeros(0, np.int16)
+
+
 @dataclass
 class LiveTurn:
     latency_s: float | None  # end of speech → first loud reply audio; None: no reply in time
@@ -365,10 +421,12 @@ def main(argv: list[str], json_out: Path | None) -> int:
         parser.error(f"unknown conditions: {', '.join(unknown) or '(none given)'}; "
                      f"choose from {', '.join(CONDITIONS)}")
     ears = Ears()
-    plan = {name: utterances(name) for name in chosen if name not in TEXT_ONLY}
+    plan = {name: utterances(name) for name in chosen if name not in OWN_MEASURE}
     figures = {name: offline(items, ears) for name, items in plan.items()}
     if "intents" in chosen:
         figures["intents"] = intent_accuracy(ears)
+    if "mandarin" in chosen:
+        figures["mandarin"] = mandarin_answers()
     live_plan = {name: items for name, items in plan.items() if name not in OFFLINE_ONLY}
     if not args.offline and live_plan:
         if args.server:

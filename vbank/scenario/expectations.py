@@ -83,10 +83,20 @@ class Expectations:
                 f"wanted {value}, position is {actor.position}")
         if name == "video_frames":
             return lambda: number_problem(actor.video_frames, value, "video frames")
+        if name == "answered":  # the flow holds these answers (by voice or by click)
+            return lambda: self._answers_problem(actor, dict(value))
         if name in ("caption", "event", *MESSAGE_EXPECTATIONS):
             return lambda: None if self._find(actor, name, value) is not None else (
                 f"no {name} matching {value!r} yet")
         raise StepFailed(f"unknown expectation {name}")
+
+    @staticmethod
+    def _answers_problem(actor: Actor, wanted: dict[str, str]) -> str | None:
+        flows = [m["flow"] for m in actor.log
+                 if m.get("type") == "flow" and isinstance(m.get("flow"), dict)]
+        answers = dict(flows[-1].get("answers") or {}) if flows else {}
+        wrong = {q: answers.get(q) for q, option in wanted.items() if answers.get(q) != option}
+        return None if not wrong else f"wanted {wanted}, the flow has {wrong}"
 
     def _find(self, actor: Actor, name: str, value: str) -> int | None:
         """Index in the actor's log of the first unread message satisfying ``name``."""

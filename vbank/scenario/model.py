@@ -35,7 +35,7 @@ TELLER_ACTIONS = {
 EXPECTATIONS = {
     "paired_with": str, "queue_position": int, "heard": str, "caption": str, "flow_step": str,
     "event": str, "risk_level": str, "points_balance": (int, dict), "qc_alert": str,
-    "video_frames": dict, "within_s": (int, float), "actor": str,
+    "video_frames": dict, "within_s": (int, float), "actor": str, "answered": dict,
 }
 ASSERTIONS = {"evidence", "recording", "points", "risk_level", "quality", "ledger"}
 SETUP = {"mall_items": list, "hours": str, "queue_threshold_s": (int, float),
@@ -211,6 +211,11 @@ def _steps(reader: _Reader, node: yaml.Node, actors: dict[str, dict[str, Any]]) 
                 reader.value(value, EXPECTATIONS[name], f"expect {name}")
                 if name == "points_balance":
                     _amount(reader, value, "expect points_balance")
+                if name == "answered":
+                    for q, option in reader.value(value, dict, "expect answered").items():
+                        if not (isinstance(q, str) and isinstance(option, str)):
+                            raise reader.fail(value, "expect answered: {QUESTION: OPTION}, "
+                                                     "e.g. {q1: B}")
             spec = reader.value(entries["expect"][1], dict, "expect")
             who = spec.get("actor", entries.get("actor", (None, None))[1])
             who = who.value if isinstance(who, yaml.Node) else who

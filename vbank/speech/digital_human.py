@@ -25,6 +25,7 @@ import numpy as np
 from vbank.avatar.face import FaceSprites
 from vbank.avatar.track import AvatarTrack
 from vbank.rtc.relay import Fanout
+from vbank.speech import SpeechError
 from vbank.speech.agent import (
     LINES,
     Action,
@@ -49,7 +50,7 @@ from vbank.speech.tts import (
     split_clauses,
 )
 from vbank.speech.turns import TurnEnded, TurnStarted
-from vbank.speech.whisper import shared_whisper
+from vbank.speech.whisper import shared_whisper, shared_whisper_zh
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ FAQ_PATH = Path(__file__).resolve().parents[2] / "scenes" / "faq.yaml"
 EventSink = Callable[[dict[str, Any]], None]
 #: the longest the digital human waits for a recognition before it asks to hear it again
 RECOGNITION_TIMEOUT_S = 3.0
+#: Chinese examples this short are also listened for as commands
+COMMAND_CHARS = 4
 
 
 class SpeechModels:
@@ -72,8 +75,19 @@ class SpeechModels:
         if vosk_model is not None:
             vosk = VoskRecognizer(vosk_model, os.environ.get("VBANK_VOSK_LANG", "zh"))
             self.ears[vosk.language] = vosk
+        if "zh" not in self.ears:  # Chinese sessions: step answers scored by Whisper base
+            try:
+                self.ears["zh"] = shared_whisper_zh()
+            except SpeechError as exc:
+                log.warning("no Chinese recogniser (%s): Chinese sessions are heard by the "
+                            "English one", exc)
         #: per session language
         self.intents: dict[str, IntentMatcher] = matchers(self.faq.examples_in)
+        #: short requests a session in a language without a free-speech recogniser here is
+        #: heard by (scored against the audio): 转人工, 再见, 我要挂失 ... and their intents
+        self.commands: dict[str, dict[str, str]] = {
+            "zh": {e: intent for intent, texts in self.faq.examples_zh.items()
+                   for e in texts if len(e) <= COMMAND_CHARS}}
         self.sprites = FaceSprites(320, 240)
         self.voices["en"].synthesize("Ready.")  # warm the voice: the first call is slow
         # warm the hearing too: the first Whisper window and end-of-turn call are slow
@@ -179,13 +193,21 @@ class DigitalHuman:
         # free questions: the intent model reads the words themselves (snapping them to the
         # FAQ's examples, or scoring those against the audio, would force off-script speech
         # onto some example)
-        heard = await self._recognize(turn, text, [])
+        commands = self.models.commands.get(self.language, {})
+        heard = await self._recognize(turn, text, list(commands))
         text = heard.phrase or heard.text
         if text:
-            self._emit({"event": "caption", "speaker": "customer", "text": heard.text or text})
-            intents = self.models.intents.get(self.language, self.models.intents["en"])
-            match = await asyncio.to_thread(intents.match, text)
-            actions = self.conversation.hear(Heard(text, match.intent))
+            scored = heard.phrase in commands
+            # a scored request is shown as the words it is: the transcript of a Chinese
+            # command is often other characters of about the same sound
+            self._emit({"event": "caption", "speaker": "customer",
+                        "text": heard.phrase if scored else heard.text or text})
+            if scored:  # a short request the recogniser scored
+                intent: str | None = commands[str(heard.phrase)]
+            else:
+                intents = self.models.intents.get(self.language, self.models.intents["en"])
+                intent = (await asyncio.to_thread(intents.match, text)).intent
+            actions = self.conversation.hear(Heard(text, intent))
         else:
             actions = self.conversation.hear(Silence())
         self._act(actions)

@@ -30,6 +30,10 @@ from vbank.speech.conditions import (
 HERE = Path(__file__).resolve().parent
 #: played as they were recorded
 COPIED = ("librivox-0880.wav", "librivox-0930.wav", "goforward.wav")
+#: Mandarin answers from tests/fixtures/audio/zh, copied into zh/ (source, name here)
+MANDARIN = (("q1-di-er-ge.wav", "q1-di-er-ge.wav"), ("q2-di-yi-xiang.wav", "q2-di-yi-xiang.wav"),
+            ("q3-di-si-xiang.wav", "q3-di-si-xiang.wav"),
+            ("q8-zhuan-rengong.wav", "zhuan-rengong.wav"))
 #: (recording, signal-to-noise ratio in dB, file made)
 NOISY = ("librivox-0890.wav", 10.0, "librivox-0890-noise-10db.wav")
 #: (recording, pause in seconds, file made)
@@ -43,6 +47,10 @@ def main() -> None:
     for name in COPIED:
         shutil.copyfile(source / name, HERE / name)
         print(f"{name}: copied")
+    (HERE / "zh").mkdir(exist_ok=True)
+    for name, copy in MANDARIN:
+        shutil.copyfile(source.parent / "zh" / name, HERE / "zh" / copy)
+        print(f"zh/{copy}: copied from tests/fixtures/audio/zh/{name}")
 
     name, snr, made = NOISY
     clean = read_wav(source / name)
