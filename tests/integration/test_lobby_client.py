@@ -54,10 +54,14 @@ def choose(shelf: Shelf, item_id: str) -> ShelfItem:
 class HeadlessClient:
     """A 3D customer without a window."""
 
-    def __init__(self, server: ServerProcess, username: str) -> None:
+    def __init__(self, server: ServerProcess, username: str,
+                 language: str | None = None) -> None:
         self.net = NetLink().start()
-        self.link = BranchLink(self.net, server.url, username, username)
+        self.link = BranchLink(self.net, server.url, username, username, language=language)
         self.hall = LiveHall()
+        #: every server message, as the network thread got it
+        self.messages: list[dict[str, Any]] = []
+        self.link.listeners.append(self.messages.append)
 
     def pump(self) -> None:
         self.net.drain(lambda event, message: self.hall.apply(message, time.monotonic()))
@@ -85,8 +89,8 @@ class HeadlessClient:
 def clients(server: ServerProcess) -> Iterator[Callable[[str], HeadlessClient]]:
     made: list[HeadlessClient] = []
 
-    def make(username: str) -> HeadlessClient:
-        made.append(HeadlessClient(server, username))
+    def make(username: str, language: str | None = None) -> HeadlessClient:
+        made.append(HeadlessClient(server, username, language))
         return made[-1]
 
     yield make
@@ -129,8 +133,8 @@ def test_a_customer_sees_another_arrive_walk_and_stop_where_they_stopped(
 
 
 def test_the_board_shows_a_customer_who_joins_a_queue(
-        clients: Callable[[str], HeadlessClient]) -> None:
-    alice, bob = clients("alice"), clients("bob")
+        clients: Callable[..., HeadlessClient]) -> None:
+    alice, bob = clients("alice"), clients("bob", "zh")  # bob asked for Chinese (--lang zh)
     alice.enter(0.0, -8.0, 0.0)
     bob.enter(2.0, -8.0, 90.0)
     loan = [r for r in bob.hall.board if r.service == "loan_signing"]
@@ -144,6 +148,7 @@ def test_the_board_shows_a_customer_who_joins_a_queue(
     bob.until("bob in the loan signing queue", lambda: bob_on_the_board(bob))
     alice.until("bob in the loan signing queue", lambda: bob_on_the_board(alice))
     bob.until("queued", lambda: bob.hall.queued == "loan_signing")
+    assert [m["language"] for m in bob.messages if m.get("type") == "queued"] == ["zh"]
     names, waiting, _ = columns(alice.hall.board)
     row = names.splitlines().index("Loan signing 贷款面签")
     assert waiting.splitlines()[row] == "1 waiting 人"

@@ -49,6 +49,9 @@ class Turn:
 class Actor:
     """One customer or teller of a scenario."""
 
+    #: the scenario's language: a 3D customer joins in it (a video one's join says it)
+    language: str = "en"
+
     def __init__(self, key: str, spec: dict[str, Any], server: str, username: str,
                  password: str, video: list[bytes], voice: Synthesizer) -> None:
         self.key = key

@@ -68,7 +68,8 @@ class LobbyActor(Actor):
 
         self._net = NetLink().start()
         self.branch = BranchLink(self._net, self.server, self.username, self.password,
-                                 voice=self._new_voice, microphone="none", speaker="none")
+                                 voice=self._new_voice, microphone="none", speaker="none",
+                                 language=self.language)
         self.branch.listeners.append(self._on_message)  # on the network thread
         try:
             self.app = LobbyApp(load_layout(), offscreen=True, size=SIZE,

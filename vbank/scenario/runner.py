@@ -107,6 +107,7 @@ class ScenarioRun(BusinessActions, MallActions):
             kind = LobbyActor if spec.get("client", "video") == "lobby3d" else Actor
             self.actors[key] = kind(key, spec, server.url, username, password,
                                     self.shared["video"], self.shared["voice"])
+            self.actors[key].language = self.s.language
         for actor in self.actors.values():
             await actor.connect()
             if actor.kind == "teller" and actor.spec.get("available", True):
