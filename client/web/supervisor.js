@@ -71,7 +71,7 @@ function renderQueues() {
       return h('tr', {'data-service': q.id},
         h('th', {scope: 'row'}, ...serviceName(q.id), h('div', {class: 'waiting'},
           ...waiting.map((w) => h('span', {class: `chip${w.tier && w.tier !== 'standard' ? ' vip' : ''}`},
-            w.customer ?? '?')))),
+            w.customer ?? '?', w.language === 'zh' ? ' · 中文' : '')))),
         h('td', {class: 'num'}, String(q.length ?? waiting.length)),
         h('td', {class: 'num', 'data-longest': longest ?? '',
           'data-late': String(longest != null && longest > LONG_WAIT_S)},

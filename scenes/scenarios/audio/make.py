@@ -33,7 +33,8 @@ COPIED = ("librivox-0880.wav", "librivox-0930.wav", "goforward.wav")
 #: Mandarin answers from tests/fixtures/audio/zh, copied into zh/ (source, name here)
 MANDARIN = (("q1-di-er-ge.wav", "q1-di-er-ge.wav"), ("q2-di-yi-xiang.wav", "q2-di-yi-xiang.wav"),
             ("q3-di-si-xiang.wav", "q3-di-si-xiang.wav"),
-            ("q8-zhuan-rengong.wav", "zhuan-rengong.wav"))
+            ("q8-zhuan-rengong.wav", "zhuan-rengong.wav"),
+            ("consent-wo-queren.wav", "wo-queren.wav"))
 #: (recording, signal-to-noise ratio in dB, file made)
 NOISY = ("librivox-0890.wav", 10.0, "librivox-0890-noise-10db.wav")
 #: (recording, pause in seconds, file made)
