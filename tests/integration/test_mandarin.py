@@ -24,13 +24,10 @@ def zh_whisper() -> WhisperRecognizer:
 
 
 @pytest.fixture(scope="module")
-def heard(zh_whisper: WhisperRecognizer) -> list[tuple[MandarinUtterance, str | None, float]]:
+def heard(zh_whisper: WhisperRecognizer) -> list[tuple[MandarinUtterance, str | None]]:
     # time per recognition is measured by vbank bench speech --conditions mandarin
-    out = []
-    for utterance in mandarin_utterances():
-        phrase = zh_whisper.recognize(utterance.pcm, list(utterance.expected)).phrase
-        out.append((utterance, phrase, 0.0))
-    return out
+    return [(u, zh_whisper.recognize(u.pcm, list(u.expected)).phrase)
+            for u in mandarin_utterances()]
 
 
 def test_chinese_text_compares_character_by_character_and_by_sound() -> None:
@@ -54,8 +51,8 @@ def test_the_packaged_base_model_is_joined_once_and_reused(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("condition", ["clean", "noise10"])
 def test_mandarin_answers_are_recognised_and_other_speech_rejected(
-        heard: list[tuple[MandarinUtterance, str | None, float]], condition: str) -> None:
-    rows = [(u, p) for u, p, _ in heard if u.condition == condition]
+        heard: list[tuple[MandarinUtterance, str | None]], condition: str) -> None:
+    rows = [(u, p) for u, p in heard if u.condition == condition]
     answers = [(u, p) for u, p in rows if u.answer is not None]
     others = [(u, p) for u, p in rows if u.answer is None]
     assert len(answers) >= 30 and len(others) >= 8
@@ -66,9 +63,9 @@ def test_mandarin_answers_are_recognised_and_other_speech_rejected(
 
 
 def test_a_consent_is_never_heard_as_its_refusal(
-        heard: list[tuple[MandarinUtterance, str | None, float]]) -> None:
+        heard: list[tuple[MandarinUtterance, str | None]]) -> None:
     refusals = {"不同意", "我不同意"}
-    for utterance, phrase, _ in heard:
+    for utterance, phrase in heard:
         if utterance.answer in ("我确认", "确认", "我同意"):
             assert phrase not in refusals, utterance.name
         if utterance.answer in refusals:
