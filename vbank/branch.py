@@ -369,7 +369,8 @@ class Branch:
         async with self.db.begin() as db:
             await repo.add_session(db, CallSession(
                 id=session_id, reference=live.reference, customer=conn.username,
-                service=service, state="queued", created_at=repo.utcnow(), tellers=[],
+                service=service, language=language, state="queued",
+                created_at=repo.utcnow(), tellers=[],
                 resumed_from=resumed.session_id if resumed else None,
                 node=self.queue.node or None))
         if live.state == "ended":  # the customer left while the session was being stored

@@ -4,7 +4,7 @@
 // /api/v1/evidence, and every read is logged by the server.
 
 import {
-  $, AuthError, MessageArea, apiGet, clearLogin, h, hooks, keepLoginFresh, loadLogin, login, saveLogin,
+  $, AuthError, LANGUAGE_NAMES, MessageArea, apiGet, clearLogin, h, hooks, keepLoginFresh, loadLogin, login, saveLogin,
   signOut,
 } from './common.js';
 
@@ -164,6 +164,7 @@ async function openSession(sessionId) {
 function renderFacts(pkg) {
   const facts = [
     ['Reference · 编号', pkg.reference], ['Service · 业务', pkg.service],
+    ['Language · 语言', LANGUAGE_NAMES[pkg.summary.language] ?? '–'],
     ['Customer · 客户', pkg.customer], ['Tellers · 柜员', pkg.tellers.join(', ') || '–'],
     ['Outcome · 结果', pkg.outcome ?? '–'], ['Sealed · 封存', when(pkg.sealed_at)],
     ['Chain entry · 链序号', String(pkg.seq)], ['Chain hash · 链哈希', pkg.chain_sha256],

@@ -133,6 +133,9 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** The languages a customer can be served in, as tellers and auditors read them. */
+export const LANGUAGE_NAMES = {en: 'English · 英语', zh: 'Chinese · 中文'};
+
 export function formatWait(seconds) {
   if (seconds == null || Number.isNaN(seconds)) return '–';
   const s = Math.max(0, Math.round(seconds));

@@ -6,7 +6,9 @@
 // ended → connecting (next customer) …; window.vbank.tellerStatus mirrors the server's status.
 // The business done in a call (signing, risk assessment, quality alerts) is teller-flow.js's panel.
 
-import {$, AuthError, MessageArea, apiGet, formatWait, h, hooks, setupSignIn} from './common.js';
+import {
+  $, AuthError, LANGUAGE_NAMES, MessageArea, apiGet, formatWait, h, hooks, setupSignIn,
+} from './common.js';
 import {PageCall} from './call.js';
 import {TellerBusiness} from './teller-flow.js';
 
@@ -148,14 +150,13 @@ function serviceName(id) {
 }
 
 /** What each language the customer can choose is called on the teller's screen. */
-const LANGUAGES = {en: 'English · 英语', zh: 'Chinese · 中文'};
 
 function showCustomer({name, service, tier, reference, language}) {
   $('#customer-name').textContent = name || '–';
   $('#caption-name').textContent = name ? `· ${name}` : '';
   $('#customer-service').replaceChildren(...(service ? serviceName(service) : ['–']));
   $('#customer-tier').textContent = tier ? (TIERS[tier] ?? tier) : '–';
-  $('#customer-language').textContent = language ? (LANGUAGES[language] ?? language) : '–';
+  $('#customer-language').textContent = language ? (LANGUAGE_NAMES[language] ?? language) : '–';
   $('#reference').textContent = reference || '–';
 }
 
@@ -176,7 +177,7 @@ function renderQueues() {
         h('div', {class: 'waiting'}, ...waiting.map((w) => h('span',
           {class: `chip${w.tier && w.tier !== 'standard' ? ' vip' : ''}`},
           w.customer ?? '?', w.tier && w.tier !== 'standard' ? ` · ${TIERS[w.tier] ?? w.tier}` : '',
-          w.language && w.language !== 'en' ? ` · ${LANGUAGES[w.language] ?? w.language}` : '')))),
+          w.language && w.language !== 'en' ? ` · ${LANGUAGE_NAMES[w.language] ?? w.language}` : '')))),
       h('td', {class: 'num'}, String(q.length ?? waiting.length)),
       h('td', {class: 'num', 'data-longest': longest ?? ''}, longest == null ? '–' : formatWait(longest)),
       h('td', {}, h('button', {

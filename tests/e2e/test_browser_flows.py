@@ -205,6 +205,8 @@ def review_as_auditor(playwright: Playwright, server: ServerProcess, session_id:
     page.get_by_test_id(f"open-{session_id}").click()
     page.get_by_test_id("verify").click()
     expect(page.get_by_test_id("verify-result")).to_have_attribute("data-intact", "true")
+    # the language the customer was served in is part of what was sealed
+    expect(page.locator("#facts")).to_contain_text("English · 英语")
     # the recording plays: Chromium decodes the sealed WebM (metadata and a real duration)
     page.wait_for_function(
         "() => { const v = document.querySelector('[data-testid=replay]');"

@@ -99,7 +99,8 @@ async def add_session(sessions: async_sessionmaker[AsyncSession], data: Path, si
 
     async with sessions.begin() as db:
         db.add(CallSession(id=sid, reference=reference, customer="alice", teller="tina",
-                           service="loan_signing", state="ended", outcome="completed",
+                           service="loan_signing", language="zh", state="ended",
+                           outcome="completed",
                            created_at=T0, started_at=at(1), ended_at=at(90),
                            tellers=["tina"], flow="loan_signing", flow_step="sealed"))
         await db.flush()
@@ -183,6 +184,10 @@ async def test_sealed_session_lists_every_item_and_verifies_intact(branch: Branc
         "snapshots/s_one/face-1.jpg", "documents/s_one/contract.pdf",
         "signatures/s_one/signature.png"])
     manifest = manifest_of(branch.data, "s_one")
+    # the language the customer was served in: in the session document and the summary
+    session_doc = json.loads((branch.data / "evidence/s_one/session.json").read_bytes())
+    assert session_doc["language"] == "zh"
+    assert manifest["summary"]["language"] == "zh"  # type: ignore[index]
     recording = next(i for i in manifest["items"]  # type: ignore[attr-defined]
                      if i["path"] == "recordings/s_one/customer-1.webm")
     assert recording["started_at"] == "2025-03-04T09:30:02+00:00"

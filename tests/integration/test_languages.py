@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import httpx
+
 from vbank.headless import Participant
 from vbank.serverproc import start_server
 from vbank.speech.tracks import SpeechTrack
@@ -46,6 +48,11 @@ async def test_the_language_chosen_at_join_reaches_the_teller_and_the_flow(
         # the teller's script and the customer's page are in the session's language
         assert flow["language"] == "zh" and "身份证" in flow["say"]
         assert "身份证" in (await bob.expect("flow"))["flow"]["say"]
+        # and the session is stored with its language, for the record and the evidence
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            r = await http.get(f"/api/v1/sessions/{queued['session_id']}",
+                               headers={"Authorization": f"Bearer {bob.token}"})
+        assert r.status_code == 200 and r.json()["language"] == "zh"
         await bob.close()
         await t.close()
     finally:

@@ -37,6 +37,8 @@ class SessionPublic(BaseModel):
     session_id: str
     reference: str
     service: str
+    #: the language the customer is served in
+    language: str
     state: str
     flow: str | None = None
     flow_step: str | None
@@ -74,7 +76,8 @@ async def get_session(session_id: str, principal: CurrentUser, db: DbDep) -> Any
         raise HTTPException(status.HTTP_403_FORBIDDEN, "not your session")
     recordings = await repo.recordings_of(db, session_id)
     return SessionPublic(
-        session_id=row.id, reference=row.reference, service=row.service, state=row.state,
+        session_id=row.id, reference=row.reference, service=row.service,
+        language=row.language, state=row.state,
         flow=row.flow, flow_step=row.flow_step, resumed_from=row.resumed_from,
         customer=row.customer, teller=row.teller, tellers=row.tellers,
         outcome=row.outcome, created_at=row.created_at, started_at=row.started_at,

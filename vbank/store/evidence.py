@@ -133,6 +133,7 @@ def _anchor(row: EvidenceAnchor) -> Anchor:
 
 def _session_document(row: CallSession) -> dict[str, Any]:
     return {"session_id": row.id, "reference": row.reference, "service": row.service,
+            "language": row.language,
             "customer": row.customer, "teller": row.teller, "tellers": list(row.tellers),
             "state": row.state, "outcome": row.outcome, "flow": row.flow,
             "flow_step": row.flow_step, "flow_state": row.flow_state,
@@ -305,6 +306,7 @@ def _write_package(data_dir: Path, staging: Path, session_doc: dict[str, Any],
         items.append(EvidenceItem(r.kind, r.path, digest, found[1] if found else 0,
                                   label=None if label is None else str(label)))
     summary = summarize(records, items)
+    summary["language"] = session_doc["language"]
     if unavailable:
         summary["unavailable"] = unavailable
     manifest = EvidenceManifest(

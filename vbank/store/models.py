@@ -66,6 +66,8 @@ class CallSession(Base):
     customer: Mapped[str] = mapped_column(String(64), index=True)
     teller: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     service: Mapped[str] = mapped_column(String(32))
+    #: the language the customer is served in (``en``, ``zh``): voice, texts, hearing
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     state: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
