@@ -15,10 +15,10 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -30,7 +30,6 @@ from vbank.cluster.reaper import reap
 from vbank.cluster.redisqueue import RedisQueue
 from vbank.cluster.store import LocalQueue, QueueStore, QueueUnavailable
 from vbank.config import Settings
-from vbank.domain.flowrun import FlowRun
 from vbank.domain.queue import (
     AlreadyQueued,
     Assignment,
@@ -40,6 +39,7 @@ from vbank.domain.queue import (
     Ticket,
 )
 from vbank.domain.services import LANGUAGES, SERVICES, priority_for_tier
+from vbank.live import Connection, LiveSession
 from vbank.lobby import Lobby
 from vbank.rewards import Rewards
 from vbank.rtc import AdmissionRefused, RtcError
@@ -76,56 +76,6 @@ class BranchError(VbankError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-class Connection(Protocol):
-    """A signed-in person's signaling channel (the WebSocket, seen from the branch)."""
-
-    username: str
-    role: Role
-    display_name: str
-    tier: str
-    skills: list[str]
-
-    async def send(self, message: dict[str, Any]) -> None: ...
-
-
-@dataclass
-class LiveSession:
-    """A session that has not ended: queued or in a call."""
-
-    id: str
-    reference: str
-    customer: str
-    customer_name: str
-    tier: str
-    service: str
-    created: float  # monotonic
-    state: str = "queued"  # queued | in_call | ended
-    teller: str | None = None
-    #: the queue ticket from joining, kept so a requeue restores the original arrival order
-    ticket: Ticket | None = None
-    call_started: float | None = None
-    customer_online: bool = True
-    #: served by the digital human (no teller); ``agent_started`` once its media is attached
-    agent: bool = False
-    agent_started: bool = False
-    #: asked for (or was sent to) the digital human but it had no capacity yet: retried
-    wants_agent: bool = False
-    #: asked for a person (or was handed over): never routed to the digital human again
-    wants_person: bool = False
-    #: counts pairings with the digital human: a media watchdog acts on its own pairing only
-    agent_pairing: int = 0
-    grace: asyncio.Task[None] | None = field(default=None, repr=False)
-    #: the business flow running in this call (kept across teller changes and reconnects)
-    run: FlowRun | None = field(default=None, repr=False)
-    #: the language the customer chose: the digital human's voice and hearing, the flow's
-    #: texts and checks, what tellers are shown (``LANGUAGES``)
-    language: str = "en"
-
-    def public(self) -> dict[str, Any]:
-        return {"session_id": self.id, "reference": self.reference, "service": self.service,
-                "state": self.state, "teller": self.teller, "language": self.language}
 
 
 @dataclass

@@ -18,20 +18,25 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vbank.auth import Role
+from vbank.config import Settings
 from vbank.domain import DomainError
 from vbank.domain.flowrun import FlowEvent, FlowRun
 from vbank.domain.flows import PERSON_PHRASES, Flow, load_flows
 from vbank.domain.quality import words_of
+from vbank.domain.risk import RiskError, RiskLevel, suitability
+from vbank.domain.risk_answers import answer_phrases, option_from_speech
+from vbank.domain.risk_questionnaire import load_questionnaire
+from vbank.live import Connection, LiveSession
+from vbank.rewards import Rewards
 from vbank.rtc import RtcError
+from vbank.rtc.worker import MediaPool
 from vbank.store.models import CallSession, SessionRecord
-
-if TYPE_CHECKING:
-    from vbank.branch import Branch, Connection, LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +71,35 @@ class Resumed:
     run: FlowRun
 
 
+class Hub(Protocol):
+    """What the flows in calls use of the branch hub (``vbank.branch.Branch``), which owns
+    them: the database, the settings, the media nodes, the points, the people signed in
+    and their live sessions, and the hand-over to a person."""
+
+    @property
+    def db(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def media(self) -> MediaPool: ...
+    @property
+    def rewards(self) -> Rewards | None: ...
+    @property
+    def connections(self) -> dict[str, Connection]: ...
+
+    async def send_to(self, username: str, message: dict[str, Any]) -> None: ...
+
+    def session_of_customer(self, username: str) -> LiveSession | None: ...
+
+    def session_of_teller(self, username: str) -> LiveSession | None: ...
+
+    async def hand_over_to_person(self, live: LiveSession) -> None: ...
+
+
 class Business:
     """The flows of every live session; owned by the branch."""
 
-    def __init__(self, branch: Branch) -> None:
+    def __init__(self, branch: Hub) -> None:
         self.branch = branch
         self.flows: dict[str, Flow] = load_flows()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -383,7 +413,6 @@ class Business:
 
     def _voice_answer(self, run: FlowRun, text: str, phrase: str | None,
                       at: float) -> list[FlowEvent]:
-        from vbank.domain.risk import load_questionnaire, option_from_speech
 
         question = _next_question(run)
         if question is None:
@@ -393,7 +422,6 @@ class Business:
         return run.answer(question, option, at, _questions()) if option else []
 
     async def _ask(self, live: LiveSession, run: FlowRun) -> None:
-        from vbank.domain.risk import load_questionnaire
 
         question_id = _next_question(run)
         if question_id is None:
@@ -415,7 +443,6 @@ class Business:
                                   replace=bool(run.answers))
 
     async def _assess(self, live: LiveSession, run: FlowRun) -> None:
-        from vbank.domain.risk import RiskError
         from vbank.store.risk import record_assessment
 
         try:
@@ -433,7 +460,6 @@ class Business:
 
     async def _check_suitability(self, live: LiveSession, run: FlowRun) -> None:
         from vbank.domain.products import load_products
-        from vbank.domain.risk import RiskLevel, suitability
 
         products = load_products()
         product = products.get(run.product or "")
@@ -480,7 +506,6 @@ class Business:
 
     def _step_answers(self, run: FlowRun) -> list[str]:
         if run.step.kind == "questionnaire":
-            from vbank.domain.risk import answer_phrases, load_questionnaire
 
             question = _next_question(run)
             return answer_phrases(load_questionnaire().question(question), run.language) \
@@ -605,7 +630,6 @@ _REPEAT_OPTION = {"en": "Sorry, which option was that? Please say a letter, for 
 
 
 def _questions() -> dict[str, list[str]]:
-    from vbank.domain.risk import load_questionnaire
 
     return {q.id: [o.id for o in q.options] for q in load_questionnaire().questions}
 

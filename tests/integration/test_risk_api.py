@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from vbank.api.app import create_app
 from vbank.api.risk import branch_now
 from vbank.config import Settings
-from vbank.domain.risk import load_questionnaire
+from vbank.domain.risk_questionnaire import load_questionnaire
 from vbank.store.db import upgrade
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

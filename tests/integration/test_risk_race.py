@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from vbank.bench.mall import postgres_database, postgres_unreachable
-from vbank.domain.risk import TooManyAttempts, load_questionnaire
+from vbank.domain.risk import TooManyAttempts
+from vbank.domain.risk_questionnaire import load_questionnaire
 from vbank.serverproc import ServerProcess, start_server
 from vbank.store.db import make_engine, sessionmaker
 from vbank.store.risk import record_assessment

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vbank.rtc.packets import MediaPacket
+from vbank.media.packets import MediaPacket
 from vbank.rtc.peer import encode_opus_tone
 from vbank.speech import SpeechError
 from vbank.speech.agent import Faq

@@ -16,7 +16,7 @@ from vbank.avatar.idcard import (
     write_fake_camera_y4m,
 )
 from vbank.headless import Camera
-from vbank.rtc.packets import vp8_size
+from vbank.media.packets import vp8_size
 from vbank.rtc.peer import encode_vp8_loop
 from vbank.rtc.snapshot import count_faces
 

@@ -18,19 +18,17 @@ from vbank.domain.products import ProductFileError, load_products, parse_product
 from vbank.domain.risk import (
     IncompleteAnswers,
     ProductRisk,
-    Questionnaire,
     QuestionnaireError,
     RiskLevel,
     TooManyAttempts,
     UnknownOption,
     UnknownQuestion,
     add_months,
-    answer_phrases,
     check_attempts,
-    load_questionnaire,
-    option_from_speech,
     suitability,
 )
+from vbank.domain.risk_answers import answer_phrases, option_from_speech
+from vbank.domain.risk_questionnaire import load_questionnaire, parse_questionnaire
 
 NOW = datetime(2025, 3, 10, 15, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 Q = load_questionnaire()
@@ -176,7 +174,7 @@ def small() -> dict[str, Any]:
 
 
 def test_a_small_questionnaire_parses() -> None:
-    q = Questionnaire.parse(small(), "test.yaml")
+    q = parse_questionnaire(small(), "test.yaml")
     assert (q.lowest_score, q.highest_score) == (2, 6)
     assert q.level_for(2) is RiskLevel.C1 and q.level_for(6) is RiskLevel.C5
 
@@ -185,7 +183,7 @@ def broken(change: Any) -> str:
     node = copy.deepcopy(small())
     change(node)
     with pytest.raises(QuestionnaireError) as err:
-        Questionnaire.parse(node, "test.yaml")
+        parse_questionnaire(node, "test.yaml")
     return str(err.value)
 
 

@@ -147,8 +147,8 @@ def test_a_cached_voice_synthesizes_each_sentence_once() -> None:
 def test_audio_levels_match_aiortcs_reference() -> None:
     import av
 
-    from vbank.rtc.packets import AIORTC_AUDIO_LEVEL as reference
-    from vbank.rtc.packets import audio_level_dbov
+    from vbank.media.packets import AIORTC_AUDIO_LEVEL as reference
+    from vbank.media.packets import audio_level_dbov
 
     rng = np.random.default_rng(3)
     for loudness in (0, 1, 30, 1000, 12000, 32767):

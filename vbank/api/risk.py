@@ -26,9 +26,9 @@ from vbank.domain.risk import (
     TooManyAttempts,
     UnknownOption,
     UnknownQuestion,
-    load_questionnaire,
     suitability,
 )
+from vbank.domain.risk_questionnaire import load_questionnaire
 from vbank.store.risk import current_level, record_assessment
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from vbank.avatar.face import FaceSprites
-from vbank.rtc.peer import VIDEO_CLOCK, Pacer
+from vbank.media.pacing import VIDEO_CLOCK, Pacer
 
 #: blink every few seconds, for a few frames
 BLINK_EVERY_S = (2.5, 6.0)

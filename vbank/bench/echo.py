@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from vbank.bench import report
+from vbank.bench.report import report
 from vbank.speech.audio import RATE, Pcm, frames_of, resample
 
 FAR_TEXT = ("Welcome to the branch. I am the digital teller, and I can help you with opening "

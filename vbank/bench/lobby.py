@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vbank.bench import report
+from vbank.bench.report import report
 
 
 def main(argv: list[str], json_out: Path | None) -> int:

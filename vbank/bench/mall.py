@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 
-from vbank.bench import report
+from vbank.bench.report import report
 from vbank.serverproc import start_server
 
 POSTGRES = os.environ.get("VBANK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

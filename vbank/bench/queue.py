@@ -8,7 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
-from vbank.bench import report
+from vbank.bench.report import report
 from vbank.domain.queue import BranchQueue, QueueEmpty, TellerStatus
 from vbank.domain.services import SERVICES, TIER_PRIORITY
 

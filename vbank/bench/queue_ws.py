@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import websockets
 
-from vbank.bench import report
+from vbank.bench.report import report
 from vbank.domain.services import SERVICES
 
 #: the server limits a load from one address needs

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import psutil
 
-from vbank.bench import report
+from vbank.bench.report import report
 
 FPS = 15
 AVATAR_FPS = 12
@@ -275,8 +275,8 @@ def main(argv: list[str], json_out: Path | None) -> int:
 
 async def _generator(url: str, first: int, count: int, duration: float,
                      kind: str) -> list[dict[str, Any]]:
+    from vbank.media.packets import install_passthrough
     from vbank.rtc.ice import restrict_host_addresses
-    from vbank.rtc.packets import install_passthrough
 
     install_passthrough()  # count received packets instead of decoding them
     restrict_host_addresses(["127.0.0.1"])

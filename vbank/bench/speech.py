@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vbank.bench import report
 from vbank.bench.queue import percentile
+from vbank.bench.report import report
 from vbank.bench.voice import LOUD_DBFS, _last_loud, _quiet_for
 from vbank.serverproc import start_server
 from vbank.speech.audio import RATE, Pcm
@@ -277,7 +277,7 @@ def _through_opus(pcm: Pcm) -> Pcm:
     detector (the longest turn found; nothing when none)."""
     import numpy as np
 
-    from vbank.rtc.packets import MediaPacket
+    from vbank.media.packets import MediaPacket
     from vbank.rtc.peer import encode_opus
     from vbank.speech.listener import turns_of
     from vbank.speech.tracks import OpusDecoderTap

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from vbank.bench import report
 from vbank.bench.queue import percentile
+from vbank.bench.report import report
 
 QUESTIONS = ["What are your opening hours?", "What are your fees?",
              "How long do I have to wait?"]

@@ -18,11 +18,11 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
 from aiortc.jitterbuffer import JitterBuffer
 
+from vbank.media.packets import MediaPacket
+from vbank.media.relay import Fanout, Item, RelayTrack
 from vbank.rtc import BadSdp, RtcError
 from vbank.rtc.ice import rtc_configuration
-from vbank.rtc.packets import MediaPacket
 from vbank.rtc.recorder import LegRecorder, RecordingInfo
-from vbank.rtc.relay import Fanout, Item, RelayTrack
 from vbank.rtc.snapshot import SNAPSHOT_TIMEOUT_S, NoVideo, take_snapshot
 
 log = logging.getLogger(__name__)

@@ -20,31 +20,10 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from vbank.media.pacing import VIDEO_CLOCK, Pacer
+from vbank.media.packets import MediaPacket
 from vbank.rtc.ice import rtc_configuration
-from vbank.rtc.packets import MediaPacket
 from vbank.speech.audio import rms_dbfs
-
-VIDEO_CLOCK = 90000
-
-
-class Pacer:
-    """Wall-clock pacing at a fixed rate, with RTP-style timestamps."""
-
-    def __init__(self, rate: float, clock: int) -> None:
-        self.period = 1.0 / rate
-        self.step = int(clock / rate)
-        self._start: float | None = None
-        self._n = 0
-
-    async def next(self) -> int:
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._n += 1
-            delay = self._start + self._n * self.period - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        return self._n * self.step
 
 
 def encode_vp8_loop(width: int, height: int, fps: int, frames: int,

@@ -21,7 +21,7 @@ from typing import Any
 
 import av
 
-from vbank.rtc.packets import MediaPacket, vp8_size
+from vbank.media.packets import MediaPacket, vp8_size
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
+from vbank.media.packets import MediaPacket
+from vbank.media.relay import Fanout, Item
 from vbank.rtc import RtcError
-from vbank.rtc.packets import MediaPacket
-from vbank.rtc.relay import Fanout, Item
 
 #: how long to wait for a decodable picture before giving up
 SNAPSHOT_TIMEOUT_S = 5.0

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vbank.media.packets import install_passthrough, uninstall_passthrough
 from vbank.rtc import AdmissionRefused, RtcError
 from vbank.rtc.ice import restrict_host_addresses, unrestrict_host_addresses
 from vbank.rtc.node import MediaNode
-from vbank.rtc.packets import install_passthrough, uninstall_passthrough
 from vbank.rtc.snapshot import SNAPSHOT_TIMEOUT_S, NoVideo
 
 log = logging.getLogger(__name__)

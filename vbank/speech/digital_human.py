@@ -24,7 +24,7 @@ import numpy as np
 
 from vbank.avatar.face import FaceSprites
 from vbank.avatar.track import AvatarTrack
-from vbank.rtc.relay import Fanout
+from vbank.media.relay import Fanout
 from vbank.speech import SpeechError
 from vbank.speech.agent import (
     LINES,

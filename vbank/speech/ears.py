@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from vbank.rtc.relay import Fanout
+from vbank.media.relay import Fanout
 from vbank.speech import SpeechError
 from vbank.speech.asr import KeyphraseSpotter, Recognizer
 from vbank.speech.listener import Listener

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from vbank.rtc.packets import MediaPacket
-from vbank.rtc.relay import Fanout, Item
+from vbank.media.packets import MediaPacket
+from vbank.media.relay import Fanout, Item
 from vbank.speech import SpeechError
 from vbank.speech.endofturn import EndOfTurnModel
 from vbank.speech.tracks import OpusDecoderTap

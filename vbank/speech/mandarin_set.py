@@ -21,7 +21,8 @@ from numpy.typing import NDArray
 
 import vbank
 from vbank.domain.flows import FLOWS_DIR, PERSON_PHRASES, load_flow
-from vbank.domain.risk import answer_phrases, load_questionnaire
+from vbank.domain.risk_answers import answer_phrases
+from vbank.domain.risk_questionnaire import load_questionnaire
 from vbank.speech.conditions import read_wav, with_noise
 
 #: listening conditions: clean, or white noise this far below the speech (dB)

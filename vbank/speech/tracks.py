@@ -19,8 +19,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from vbank.rtc.packets import MediaPacket
-from vbank.rtc.peer import Pacer
+from vbank.media.pacing import Pacer
+from vbank.media.packets import MediaPacket
 from vbank.speech.audio import FRAME_SAMPLES, RATE, Pcm, frames_of
 
 

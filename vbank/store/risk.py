@@ -19,7 +19,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from vbank.domain.risk import Questionnaire, check_attempts, load_questionnaire
+from vbank.domain.risk import Questionnaire, check_attempts
+from vbank.domain.risk_questionnaire import load_questionnaire
 from vbank.store.models import RiskAssessment
 
 #: the key space of the per-customer advisory locks (PostgreSQL; any fixed 32-bit number)

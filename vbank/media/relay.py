@@ -19,7 +19,7 @@ from typing import cast
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from vbank.rtc.packets import MediaPacket
+from vbank.media.packets import MediaPacket
 
 log = logging.getLogger(__name__)
 
