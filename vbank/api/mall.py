@@ -29,7 +29,17 @@ from pydantic import BaseModel, Field
 from vbank.api.deps import CurrentCustomer, CurrentUser, DbDep, problem, require, too_many
 from vbank.auth import Principal, Role
 from vbank.domain.ledger import TIER_FROM, InsufficientPoints, KeyReused, Tier
-from vbank.domain.mall import Mall, MallError, MallFileError, day_start, parse_item, price
+from vbank.domain.mall import (
+    Mall,
+    MallError,
+    MallFileError,
+    OutOfStock,
+    UnknownItem,
+    UnknownLottery,
+    day_start,
+    parse_item,
+    price,
+)
 from vbank.store import StoreError
 from vbank.store import mall as catalogue
 from vbank.store.points import DeskUnavailable, OrderResult, PointsDesk
@@ -209,8 +219,12 @@ def _refused(exc: Exception) -> HTTPException:
     if isinstance(exc, InsufficientPoints):
         return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                              f"too few points: {exc}")
-    if isinstance(exc, MallError):
-        return HTTPException(exc.status, str(exc))
+    if isinstance(exc, (UnknownItem, UnknownLottery)):
+        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+    if isinstance(exc, OutOfStock):
+        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
+    if isinstance(exc, MallError):  # not on sale, over the limit, tier too low
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
     if isinstance(exc, DeskUnavailable):
         return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc),
                              headers={"Retry-After": "1"})

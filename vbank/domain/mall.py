@@ -28,13 +28,11 @@ ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 class MallError(DomainError):
-    """A redemption the mall refuses; ``status`` is the HTTP status the API answers with."""
-
-    status = 422
+    """A redemption the mall refuses (the API says how: ``vbank.api.mall``)."""
 
 
 class OutOfStock(MallError):
-    status = 409
+    pass
 
 
 class OverLimit(MallError):
@@ -50,7 +48,7 @@ class TierTooLow(MallError):
 
 
 class UnknownItem(MallError):
-    status = 404
+    pass
 
 
 class MallFileError(DomainError):
@@ -215,7 +213,7 @@ def day_start(now: datetime) -> datetime:
 
 
 class UnknownLottery(MallError):
-    status = 404
+    pass
 
 
 def check_draw(lottery: Lottery, draws_today: int, balance: int, now: datetime) -> int:
