@@ -39,6 +39,7 @@ from vbank.domain.queue import (
     Ticket,
 )
 from vbank.domain.services import LANGUAGES, SERVICES, priority_for_tier
+from vbank.domain.session import Phase
 from vbank.live import Connection, LiveSession
 from vbank.lobby import Lobby
 from vbank.rewards import Rewards
@@ -205,7 +206,7 @@ class Branch:
             welcome["user"]["skills"] = sorted(conn.skills)
         live = self.session_of_customer(conn.username) if conn.role is Role.CUSTOMER else None
         if live is not None:
-            live.customer_online = True
+            live.life.customer_back()
             if live.grace is not None:
                 live.grace.cancel()
                 live.grace = None
@@ -260,9 +261,8 @@ class Branch:
 
     async def _customer_dropped(self, live: LiveSession) -> None:
         """The customer's socket went: their session waits ``reconnect_grace_s`` for them."""
-        if not live.customer_online:
+        if not live.life.customer_gone():
             return
-        live.customer_online = False
         live.grace = asyncio.ensure_future(self._grace_then_end(live))
         if live.teller:
             await self._send(live.teller, {"type": "peer", "state": "reconnecting"})
@@ -284,7 +284,7 @@ class Branch:
             return {}
         if self.connections.pop(customer, None) is not None:
             self.lobby.leave(customer)
-        live.customer_online = True
+        live.life.customer_back()
         if live.grace is not None:
             live.grace.cancel()
             live.grace = None
@@ -361,23 +361,22 @@ class Branch:
         try:
             self.media.admit(live.id)
         except AdmissionRefused:
-            if not live.wants_agent:  # say it once; the router retries every second
+            if live.life.assistant_full():  # say it once; the router retries every second
                 await self._send(live.customer, {"type": "notice", "message": (
                     "The digital assistant is busy; it will take you in a moment, and you "
                     "keep your place for a teller.")})
-            live.wants_agent = True
             return
-        live.wants_agent = False
         await self.queue.remove(live.id)
-        live.state, live.agent, live.agent_started = "in_call", True, False
+        if live.life.ended:  # they left meanwhile (their media was closed with the session)
+            return
+        pairing = live.life.pair_with_assistant()
         live.call_started = live.call_started or time.monotonic()
         await self._send(live.customer, {
             "type": "paired", "session_id": live.id, "service": live.service,
             "language": live.language,
             "role": "customer", "peer": {"name": "vbank digital assistant",
                                          "role": "digital_human"}})
-        live.agent_pairing += 1
-        self._spawn(self._watch_agent_media(live, live.agent_pairing))
+        self._spawn(self._watch_agent_media(live, pairing))
         if self.media.placement.get(live.id) is not None:
             # the customer's media is still up (a teller dropped, or a requeue): the
             # assistant takes it over now; no new offer will come to start it
@@ -388,8 +387,10 @@ class Branch:
     async def _start_agent(self, live: LiveSession) -> None:
         """Start the digital human on the customer's connected media (``RtcError``: the
         customer's media is not connected; their next offer starts it)."""
+        if live.life.agent_started or not live.life.serving_assistant:
+            return  # started already (the customer's offer came first), or no longer theirs
         client = self.media.placement[live.id]
-        live.agent_started = True  # before any await: an offer meanwhile does not start a second
+        live.life.assistant_starting()  # before any await: an offer meanwhile starts no second
         scripted = self.business.has_flow(live.service)
         try:
             points = None
@@ -398,7 +399,8 @@ class Branch:
             await client.request("start_digital_human", session_id=live.id,
                                  language=live.language, scripted=scripted, points=points)
         except BaseException:
-            live.agent_started = False
+            if live.life.serving_assistant:
+                live.life.assistant_stopped()
             raise
         if scripted:
             self._spawn(self.business.start_for_agent(live))
@@ -407,8 +409,7 @@ class Branch:
         """A customer never waits long on an assistant whose media does not start: after
         ``agent_media_timeout_s`` they go back to the head of the queue, told why."""
         await asyncio.sleep(self.settings.agent_media_timeout_s)
-        if live.agent and live.state == "in_call" and live.agent_pairing == pairing \
-                and not live.agent_started and self.live.get(live.id) is live:
+        if live.life.assistant_late(pairing) and self.live.get(live.id) is live:
             log.warning("the digital human's media for %s did not start within %.0f s: "
                         "back to the head of the queue", live.id,
                         self.settings.agent_media_timeout_s)
@@ -427,10 +428,10 @@ class Branch:
         if who == "digital_human":
             if live.agent:
                 raise BranchError("bad_message", "you are already with the digital assistant")
-            live.wants_person = False
+            live.life.ask_for_assistant()
             await self.serve_with_digital_human(live)
             return
-        live.wants_person, live.wants_agent = True, False
+        live.life.ask_for_person()
         if live.agent:
             await self._agent_hands_over(live, "asked")
         else:
@@ -505,7 +506,7 @@ class Branch:
             await self._send(live.customer, {"type": "notice", "message": str(exc)})
             raise BranchError("busy", str(exc)) from exc
         self.waits.observe(assignment.waited_s)
-        live.state, live.teller = "in_call", teller_id
+        live.life.pair_with_teller(teller_id)
         live.call_started = live.call_started or time.monotonic()
         async with self.db.begin() as db:
             row = await repo.get_session(db, live.id)
@@ -546,7 +547,7 @@ class Branch:
         try:
             check_offer_sdp(sdp, self.settings.max_sdp_bytes, self.settings.max_sdp_media)
             answer = await self.media.offer(session_id, role, sdp)
-            if live.agent and not live.agent_started and role == "customer":
+            if live.agent and not live.life.agent_started and role == "customer":
                 await self._start_agent(live)
             else:
                 self._spawn(self.business.media_ready(live))
@@ -617,10 +618,9 @@ class Branch:
     # ----------------------------------------------------------------- endings
     async def end(self, live: LiveSession, outcome: str) -> None:
         """End a session for everyone: media closed, recordings kept, both sides told."""
-        if live.state == "ended":
+        if live.life.ended:
             return
-        was_queued = live.state == "queued"
-        live.state = "ended"
+        was_queued = live.life.end() is Phase.QUEUED
         self.live.pop(live.id, None)
         with contextlib.suppress(QueueUnavailable):  # rebuilt without it: the row says ended
             await self.queue.remove(live.id)
@@ -703,8 +703,9 @@ class Branch:
 
     async def _teller_dropped(self, live: LiveSession) -> None:
         """The teller vanished mid-call: the customer goes first in line, session kept."""
-        teller = live.teller
-        live.state, live.teller = "queued", None
+        if live.teller is None or live.life.phase is not Phase.IN_CALL:
+            return  # the call had already ended or moved on
+        teller = live.life.teller_dropped()
         with contextlib.suppress(RtcError):
             await self.media.close_leg(live.id, "teller")
         if teller:
@@ -715,8 +716,8 @@ class Branch:
             row = await repo.get_session(db, live.id)
             if row is not None:
                 row.state, row.teller = "queued", None
-        # first in line for a person; the assistant is offered (ask_for), never imposed
-        live.wants_person, live.wants_agent = True, False
+        # first in line for a person (teller_dropped says so); the assistant is offered
+        # (ask_for), never imposed
         await self._send(live.customer, {"type": "requeued", "session_id": live.id,
                                          "position": await self.queue.position(live.id),
                                          "reason": "teller_disconnected",
@@ -727,8 +728,9 @@ class Branch:
                             reason: str | None = None) -> None:
         """The assistant stops serving the customer, who goes first in line for a person,
         session kept; ``first`` is what they are told before ``requeued``."""
-        live.state, live.agent, live.agent_started = "queued", False, False
-        live.wants_person = True
+        if not live.life.serving_assistant:
+            return  # the session ended, or was handed over, while this was decided
+        live.life.back_in_line()
         client = self.media.placement.get(live.id)
         if client is not None:
             with contextlib.suppress(RtcError):
@@ -744,7 +746,9 @@ class Branch:
     async def hand_over_to_person(self, live: LiveSession) -> None:
         """The customer asked the digital human, mid-flow, for a person: first in line, the
         flow's state kept for the teller."""
-        live.wants_person, live.wants_agent = True, False
+        if live.life.ended:
+            return
+        live.life.ask_for_person()
         await self._agent_hands_over(live, "asked")
 
     async def _agent_hands_over(self, live: LiveSession, reason: str) -> None:
@@ -783,8 +787,9 @@ class Branch:
             if client is None:
                 raise RtcError("the customer's media is not connected")
             await client.request("stop_digital_human", session_id=live.id)
-            live.agent_started = False
-            await self._start_agent(live)
+            if live.life.serving_assistant:  # still theirs once stopped
+                live.life.assistant_stopped()
+                await self._start_agent(live)
         except RtcError as exc:
             log.warning("the assistant could not start %s for %s: %s", service, live.id, exc)
             await self._back_in_line(live, {"type": "notice", "message": (
@@ -795,7 +800,7 @@ class Branch:
 
     async def _grace_then_end(self, live: LiveSession) -> None:
         await asyncio.sleep(self.settings.reconnect_grace_s)
-        if not live.customer_online:
+        if not live.life.customer_online:
             await self.end(live, "customer_left")
 
     async def shutdown(self) -> None:

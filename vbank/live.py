@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from vbank.auth import Role
 from vbank.domain.flowrun import FlowRun
 from vbank.domain.queue import Ticket
+from vbank.domain.session import SessionLife
 
 
 class Connection(Protocol):
@@ -28,7 +29,9 @@ class Connection(Protocol):
 
 @dataclass
 class LiveSession:
-    """A session that has not ended: queued or in a call."""
+    """A session that has not ended: queued or in a call. Who serves it and what the
+    customer asked for live in ``life`` (``vbank.domain.session``), changed only through
+    its commands; ``state``, ``teller``, ``agent`` ... read it."""
 
     id: str
     reference: str
@@ -37,27 +40,39 @@ class LiveSession:
     tier: str
     service: str
     created: float  # monotonic
-    state: str = "queued"  # queued | in_call | ended
-    teller: str | None = None
     #: the queue ticket from joining, kept so a requeue restores the original arrival order
     ticket: Ticket | None = None
     call_started: float | None = None
-    customer_online: bool = True
-    #: served by the digital human (no teller); ``agent_started`` once its media is attached
-    agent: bool = False
-    agent_started: bool = False
-    #: asked for (or was sent to) the digital human but it had no capacity yet: retried
-    wants_agent: bool = False
-    #: asked for a person (or was handed over): never routed to the digital human again
-    wants_person: bool = False
-    #: counts pairings with the digital human: a media watchdog acts on its own pairing only
-    agent_pairing: int = 0
+    #: who serves the customer and what they asked for: changed only by its commands
+    life: SessionLife = field(default_factory=SessionLife)
     grace: asyncio.Task[None] | None = field(default=None, repr=False)
     #: the business flow running in this call (kept across teller changes and reconnects)
     run: FlowRun | None = field(default=None, repr=False)
     #: the language the customer chose: the digital human's voice and hearing, the flow's
     #: texts and checks, what tellers are shown (``LANGUAGES``)
     language: str = "en"
+
+    @property
+    def state(self) -> str:
+        """``queued``, ``in_call`` or ``ended``."""
+        return self.life.phase.value
+
+    @property
+    def teller(self) -> str | None:
+        return self.life.teller
+
+    @property
+    def agent(self) -> bool:
+        """Served by the digital assistant (no teller)."""
+        return self.life.agent
+
+    @property
+    def wants_person(self) -> bool:
+        return self.life.wants_person
+
+    @property
+    def wants_agent(self) -> bool:
+        return self.life.wants_agent
 
     def public(self) -> dict[str, Any]:
         return {"session_id": self.id, "reference": self.reference, "service": self.service,
