@@ -5,6 +5,7 @@ its own; skipped, saying why, where no Redis answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -224,6 +225,41 @@ async def test_nodes_reach_people_signed_in_on_another_node_and_notice_redis_emp
     finally:
         for node in nodes.values():
             await node.stop()
+
+
+async def test_a_node_stops_even_when_a_task_of_its_will_not(
+        prefix: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("vbank.cluster.node.STOP_S", 0.2)
+    node = Cluster(REDIS, "a", prefix)
+
+    async def ignore(_kind: str, _payload: dict[str, Any]) -> None:
+        return None
+
+    async def no_reset() -> None:
+        return None
+
+    async def no_death(_node: str) -> None:
+        return None
+
+    await node.start(ignore, no_reset, no_death)
+    released = asyncio.Event()
+
+    async def stubborn() -> None:  # as a Redis read that swallows its cancellation
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+
+    task = asyncio.create_task(stubborn())
+    node._tasks.append(task)
+    await node.stop()  # returns, and says what it left behind
+    assert "did not stop" in caplog.text
+    # its goodbye was said: the other nodes no longer count it
+    admin = Redis.from_url(REDIS, decode_responses=True)
+    assert not await admin.sismember(f"{prefix}nodes", "a")
+    await admin.aclose()
+    released.set()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _crash(node: Cluster) -> None:

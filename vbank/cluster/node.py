@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 #: how often each node checks the epoch and says it is alive
 WATCH_S = 1.0
+#: the longest each part of stopping a node waits (its tasks, then its goodbye)
+STOP_S = 5.0
 #: kinds handled in the order they arrive, one at a time per person (a teller's offer
 #: must be answered before their next command is carried out)
 SERIAL = frozenset({"forward", "reattach", "customer_gone"})
@@ -146,14 +148,26 @@ class Cluster:
         await asyncio.wait_for(subscribed.wait(), 10)
 
     async def stop(self) -> None:
+        """Stop listening and say goodbye, in at most about ``2 * STOP_S``: a Redis read
+        that does not give way to its cancellation, or a goodbye Redis does not answer,
+        must not hold the server's shutdown (a test once hung here, after Redis had cut
+        this node's connections)."""
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(RedisError):  # stopped, not dead: nothing to take out
-            await self.redis.srem(self.key("nodes"), self.node)
-            await self.redis.delete(self.key(f"alive:{self.node}"),
-                                    self.key(f"sockets:{self.node}"))
-        await self.redis.aclose()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_S)
+            if stuck:
+                log.warning("%d of this node's Redis tasks did not stop within %.0f s: "
+                            "left behind", len(stuck), STOP_S)
+        try:
+            async with asyncio.timeout(STOP_S):
+                with contextlib.suppress(RedisError):  # stopped, not dead: nothing to take out
+                    await self.redis.srem(self.key("nodes"), self.node)
+                    await self.redis.delete(self.key(f"alive:{self.node}"),
+                                            self.key(f"sockets:{self.node}"))
+                await self.redis.aclose()
+        except TimeoutError:
+            log.warning("Redis did not take this node's goodbye within %.0f s", STOP_S)
 
     # ------------------------------------------------------------------ directory
     async def arrived(self, username: str) -> None:
