@@ -48,8 +48,11 @@ async def test_lagging_event_loop_refuses_the_call_and_keeps_the_customer_queued
 
 
 async def test_full_media_worker_refuses_a_second_call(tmp_path: Path) -> None:
+    # capacity alone refuses here: a loaded machine's event-loop lag (the other refusal,
+    # tested above) once refused the first call of a full clean-clone run
     server = start_server(tmp_path, env={"VBANK_MEDIA_WORKERS": "1",
-                                         "VBANK_MAX_SESSIONS_PER_WORKER": "1"})
+                                         "VBANK_MAX_SESSIONS_PER_WORKER": "1",
+                                         "VBANK_ADMISSION_MAX_LAG_MS": "10000"})
     try:
         c1, _ = await waiting_customer(server.url, "alice")
         t1 = await available_teller(server.url, "tina")
