@@ -353,7 +353,10 @@ class Branch:
             await self._after_queue_change(service)
 
     async def serve_with_digital_human(self, live: LiveSession) -> None:
-        """Pair a waiting customer with the digital human."""
+        """Pair a waiting customer with the digital human, unless they asked for a person
+        or were taken (by a teller, or by leaving) while it was being arranged."""
+        if not live.life.may_meet_assistant:
+            return
         if not self.agent_enabled:
             await self._send(live.customer, {"type": "notice", "message": (
                 "The digital assistant is not available; you keep your place for a teller.")})
@@ -366,8 +369,14 @@ class Branch:
                     "The digital assistant is busy; it will take you in a moment, and you "
                     "keep your place for a teller.")})
             return
-        await self.queue.remove(live.id)
-        if live.life.ended:  # they left meanwhile (their media was closed with the session)
+        ticket = await self.queue.remove(live.id)
+        if ticket is None:
+            return  # a teller took the ticket meanwhile: their pairing follows
+        if not live.life.may_meet_assistant:
+            # they left (their media was closed with the session) or asked for a person
+            # while the ticket was being taken: a waiting customer keeps their place
+            if not live.life.ended:
+                await self.queue.restore(ticket)
             return
         pairing = live.life.pair_with_assistant()
         live.call_started = live.call_started or time.monotonic()

@@ -54,7 +54,9 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule()
     def assistant_takes(self) -> None:
+        allowed = self.life.may_meet_assistant  # what the hub asks before and after awaits
         pairing = self.attempt(self.life.pair_with_assistant)
+        assert (pairing is not None) == allowed
         if pairing is not None:
             assert not self.pairings or pairing > self.pairings[-1]
             self.pairings.append(pairing)

@@ -85,7 +85,7 @@ class SessionLife:
 
     def pair_with_assistant(self) -> int:
         """The assistant takes the waiting customer; returns this pairing's number."""
-        self._require(self.phase is Phase.QUEUED and not self.wants_person,
+        self._require(self.may_meet_assistant,
                       "only a waiting customer who did not ask for a person meets the "
                       "assistant")
         self.phase, self.agent, self.agent_started = Phase.IN_CALL, True, False
@@ -141,6 +141,11 @@ class SessionLife:
         return was
 
     # ------------------------------------------------------------ reading
+    @property
+    def may_meet_assistant(self) -> bool:
+        """Waiting, and did not ask for a person: the assistant may take them."""
+        return self.phase is Phase.QUEUED and not self.wants_person
+
     @property
     def serving_assistant(self) -> bool:
         return self.phase is Phase.IN_CALL and self.agent
