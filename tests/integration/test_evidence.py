@@ -625,14 +625,14 @@ def test_a_call_left_unsealed_is_sealed_at_start_and_a_failing_seal_retried_with
     with TestClient(app):
         branch = app.state.branch
         assert asyncio.run(sealed_ids()) == {"s_ok"}
-        assert branch.unsealed == {"s_bad": 1}
+        assert branch.sealer.unsealed == {"s_bad": 1}
         assert any("ALERT" in r.getMessage() and "s_bad" in r.getMessage()
                    for r in caplog.records)
         asyncio.run(mend())  # the operator mends what stopped it: the next attempt seals
         deadline = datetime.now(UTC) + timedelta(seconds=60)
-        while branch.unsealed and datetime.now(UTC) < deadline:
+        while branch.sealer.unsealed and datetime.now(UTC) < deadline:
             asyncio.run(asyncio.sleep(0.2))
-        assert branch.unsealed == {}
+        assert branch.sealer.unsealed == {}
         assert asyncio.run(sealed_ids()) == {"s_ok", "s_bad"}
-        assert branch.seal_failures >= 1
+        assert branch.sealer.failures >= 1
     asyncio.run(engine.dispose())

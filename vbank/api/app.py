@@ -97,7 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
         media = MediaPool(settings.max_sessions_per_worker, settings.admission_max_lag_ms)
         branch = Branch(settings, app.state.sessions, media, lag, queue, cluster)
         app.state.branch = branch
-        await branch.seal_left_over(unsealed)
+        await branch.sealer.seal_left_over(unsealed)
         branch.rewards = app.state.rewards = Rewards(desk, app.state.mall, branch.send_to,
                                                      app.state.sessions)
         if cluster is not None:

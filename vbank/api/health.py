@@ -25,7 +25,7 @@ class BranchCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         b = self.branch
         queue = GaugeMetricFamily("vbank_queue_length", "customers waiting", labels=["service"])
-        for row in b.board:  # as last read: a scrape does not wait for Redis
+        for row in b.board.summary:  # as last read: a scrape does not wait for Redis
             queue.add_metric([row["id"]], row["length"])
         yield queue
         sessions = GaugeMetricFamily("vbank_active_sessions", "sessions by state",
@@ -35,9 +35,9 @@ class BranchCollector(Collector):
         yield sessions
         yield GaugeMetricFamily("vbank_unsealed_sessions",
                                 "ended calls whose evidence failed to seal (being retried): "
-                                "alert on any", value=len(b.unsealed))
+                                "alert on any", value=len(b.sealer.unsealed))
         yield CounterMetricFamily("vbank_seal_failures", "failed attempts to seal a call's "
-                                  "evidence", value=b.seal_failures)
+                                  "evidence", value=b.sealer.failures)
         yield GaugeMetricFamily("vbank_connected_users", "signed-in WebSocket connections",
                                 value=len(b.connections))
         yield from b.waits.collect()

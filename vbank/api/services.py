@@ -104,6 +104,6 @@ async def queues(_: Annotated[Principal, Depends(require(Role.TELLER, Role.SUPER
                                                           Role.ADMIN))],
                  branch: BranchDep) -> QueuesPublic:
     """Every queue with who waits and for how long, and every teller's state (staff only)."""
-    return QueuesPublic(services=await branch.queues_snapshot(), tellers=[
+    return QueuesPublic(services=await branch.board.queues(), tellers=[
         TellerPublic(username=t.teller_id, status=t.status.value, skills=sorted(t.skills),
                      session_id=t.session_id) for t in await branch.queue.tellers()])

@@ -1,9 +1,11 @@
-"""The live branch: who is connected, the queue, the calls, and the messages they exchange.
+"""The hub: a person's requests (joining, accepting, asking for a person, hanging up), the
+media workers' and the other nodes' events, and what each means for the sessions.
 
-This is the service layer between the signaling WebSocket (``api.ws``), the pure queue
-(``domain.queue``), the media workers (``rtc.worker``) and the database. Every public
-coroutine is one thing a person did; it changes the domain state synchronously first and
-only then awaits I/O, so two tellers accepting at once still get different customers.
+Every public coroutine is one thing a person did; it asks the session's rules
+(``domain.session``) and the pure queue first, synchronously, and only then awaits I/O, so two
+tellers accepting at once still get different customers. What it tells people goes through
+the outbox (``outbox``), queue pushes through the board (``board``), evidence through the
+sealer (``sealing``), and who the assistant serves is decided by ``routing``.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Awaitable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from vbank import VbankError
 from vbank.auth import Role
+from vbank.branch.board import QueueBoard
+from vbank.branch.duties import Duties
+from vbank.branch.errors import BranchError
+from vbank.branch.outbox import Outbox
+from vbank.branch.routing import Routing
+from vbank.branch.sealing import Sealer
 from vbank.business import Business
 from vbank.cluster.reaper import reap
 from vbank.cluster.redisqueue import RedisQueue
@@ -48,7 +52,7 @@ from vbank.rtc.call import check_offer_sdp
 from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.worker import MediaPool
 from vbank.store import repo
-from vbank.store.models import CallSession, Recording
+from vbank.store.models import CallSession
 
 if TYPE_CHECKING:
     from vbank.cluster.node import Cluster
@@ -57,40 +61,13 @@ log = logging.getLogger(__name__)
 
 #: bucket edges (seconds) of the queue-wait histogram
 WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800)
-#: seconds within which queue changes are gathered into one update to customers and tellers
-QUEUE_UPDATE_S = 0.1
 #: after Redis lost the shared state, seconds the digital human leaves waiting customers
 #: alone, while every node puts its tellers back (else "no teller signed in" would be true
 #: for a moment and send everybody to the avatar)
 SETTLE_AFTER_RESET_S = 5.0
-#: waits between attempts to seal a call's evidence after one failed (the last repeats until
-#: it is sealed; a server stopping meanwhile seals it when it starts again)
-SEAL_RETRY_S = (2.0, 10.0, 60.0, 300.0)
 #: outcomes a teller can choose; the branch itself also sets customer_left, failed,
 #: server_shutdown and (after a crash, ``store.recovery``) interrupted
 TELLER_OUTCOMES = ("completed", "customer_left", "referred", "failed")
-
-
-class BranchError(VbankError):
-    """A request that cannot be served; ``code`` goes into the WebSocket error message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass
-class BranchPolicy:
-    """What an administrator or supervisor changes while the branch runs.
-
-    ``counters``: ``hours`` follows ``teller_hours``; ``open`` and ``closed`` override it
-    (closed sends every new customer to the digital human). ``queue_threshold_s``: the wait
-    before the digital human takes over (``None``: the setting, else each service's own).
-    """
-
-    counters: str = "hours"
-    queue_threshold_s: float | None = None
-    digital_human: bool = True
 
 
 class Branch:
@@ -100,8 +77,6 @@ class Branch:
                  media: MediaPool, lag: LoopLagMonitor, queue: QueueStore | None = None,
                  cluster: Cluster | None = None) -> None:
         self.settings = settings
-        self.policy = BranchPolicy(queue_threshold_s=settings.queue_threshold_s,
-                                   digital_human=settings.digital_human)
         self.db = sessions
         self.media = media
         self.lag = lag
@@ -109,48 +84,42 @@ class Branch:
             {s.id: s.handle_time_s for s in SERVICES.values()})
         #: the other nodes, in multi-node mode (``--redis``); None on a single node
         self.cluster = cluster
-        #: each service's queue length and wait, as last read (the lobby's board, metrics)
-        self.board: list[dict[str, Any]] = []
+        self.routing = Routing(settings, self.queue)
+        self.policy = self.routing.policy
         self.live: dict[str, LiveSession] = {}
-        self.connections: dict[str, Connection] = {}
+        self.duties = Duties()
+        self.outbox = Outbox(cluster)
+        self.connections = self.outbox.connections  # who is signed in here
+        self.board = QueueBoard(self.queue, self.outbox, self.live, self.duties, cluster)
         #: seconds waited before a teller, per pairing; bucketed, so memory stays flat
         self.waits = Histogram("vbank_queue_wait_seconds", "time from joining to a teller",
                                buckets=WAIT_BUCKETS, registry=None)
-        self._background: set[asyncio.Task[Any]] = set()
-        #: services whose queue changed since the last update went out, and its sender
-        self._dirty: set[str] = set()
-        self._flusher: asyncio.Future[Any] | None = None
-        self.closing = False  # the server is stopping: sockets closing is not a drop
-        self._stopping = asyncio.Event()  # set with ``closing``: wakes waits to give up
-        #: ended calls whose evidence failed to seal: session id → failed attempts so far
-        #: (``/metrics``: vbank_unsealed_sessions; each failure is logged as an ALERT)
-        self.unsealed: dict[str, int] = {}
-        self.seal_failures = 0
         self._router: asyncio.Future[None] | None = None
         self.business = Business(self)
+        self.sealer = Sealer(sessions, settings.data, self.business.seal, self.outbox,
+                             self.duties)
         self.rewards: Rewards | None = None  # points for what customers do; set at start
-        self.lobby = Lobby(self._send, lambda: self.board)  # who is in the 3D hall
+        # who is in the 3D hall
+        self.lobby = Lobby(self.outbox.send, lambda: self.board.summary)
         if cluster is not None:  # and in the other nodes' halls, which are the same hall
             self.lobby.share = lambda changes: cluster.broadcast(
                 "lobby", node=cluster.node, **changes)
-        #: recordings being stored, per session: sealing waits for them
-        self._storing: dict[str, set[asyncio.Future[Any]]] = {}
         #: what this node's tellers chose (status, skills), to put back if Redis loses it
         self._teller_choices: dict[str, tuple[TellerStatus, list[str]]] = {}
         self._reset_at: float | None = None  # monotonic time of the last rebuild
 
     async def start(self) -> None:
         """Background duties: hand long waits to the digital human."""
-        self.board = await self.queue_board()
+        await self.board.refresh()
         self._router = asyncio.ensure_future(self._route_long_waits())
         self.lobby.start()
 
     async def _route_long_waits(self, every_s: float = 1.0) -> None:
-        while not self.closing:
+        while not self.duties.closing:
             await asyncio.sleep(every_s)
             try:
-                self.board = await self.queue_board()  # waits change as tellers come and go
-                if self.agent_enabled:
+                await self.board.refresh()  # waits change as tellers come and go
+                if self.routing.agent_enabled:
                     await self._route_once()
             except QueueUnavailable as exc:
                 log.warning("routing long waits: %s", exc)
@@ -163,35 +132,11 @@ class Branch:
         for sid in SERVICES:
             for ticket in await self.queue.waiting(sid):
                 live = self.live.get(ticket.session_id)  # this node's customers only
-                if live is not None and not live.wants_person and (
-                        live.wants_agent or await self.agent_should_serve(sid) or (
-                            not ticket.head
-                            and now - ticket.enqueued_at > self.threshold_s(sid))):
+                if live is not None and await self.routing.to_assistant(live, ticket, now):
                     await self.serve_with_digital_human(live)
 
-    # ----------------------------------------------------------------- policy
-    @property
-    def agent_enabled(self) -> bool:
-        """The digital human is loaded and switched on."""
-        return self.settings.digital_human and self.policy.digital_human
-
     def counters_open(self, now: datetime | None = None) -> bool:
-        if self.policy.counters != "hours":
-            return self.policy.counters == "open"
-        return self.settings.tellers_on_duty(now or datetime.now())
-
-    def threshold_s(self, service: str) -> float:
-        limit = self.policy.queue_threshold_s
-        return SERVICES[service].queue_threshold_s if limit is None else limit
-
-    async def agent_should_serve(self, service: str) -> bool:
-        """Nobody could serve this queue soon: counters closed, or no teller with the skill
-        signed in and at work (available or in a call). Then waiting is pointless and the
-        digital human takes the customer."""
-        return self.agent_enabled and (
-            not self.counters_open()
-            or not any(service in t.skills and t.status is not TellerStatus.AWAY
-                       for t in await self.queue.tellers()))
+        return self.routing.counters_open(now)
 
     # ------------------------------------------------------------ connections
     async def connect(self, conn: Connection) -> dict[str, Any]:
@@ -224,9 +169,9 @@ class Branch:
                 known = [s for s in conn.skills if s in SERVICES]
                 await self.queue.set_teller(conn.username, TellerStatus.AWAY, known)
                 self._teller_choices[conn.username] = (TellerStatus.AWAY, known)
-            self._spawn(self._send_queues())
+            self.duties.spawn(self.board.send_queues())
         elif conn.role is Role.SUPERVISOR:
-            self._spawn(self._send_queues())
+            self.duties.spawn(self.board.send_queues())
         return welcome
 
     async def disconnect(self, conn: Connection) -> None:
@@ -234,7 +179,7 @@ class Branch:
         if self.connections.get(conn.username) is not conn:
             return  # replaced by a newer connection of the same person
         del self.connections[conn.username]
-        if self.closing:
+        if self.duties.closing:
             return
         self.lobby.leave(conn.username)
         if self.cluster is not None:
@@ -248,7 +193,7 @@ class Branch:
             elif sid and self.cluster is not None:  # their call is hosted by another node
                 await self.cluster.tell_home(sid, "teller_gone", session_id=sid,
                                              teller=conn.username)
-            await self._send_queues()
+            await self.board.send_queues()
         elif conn.role is Role.CUSTOMER:
             live = self.session_of_customer(conn.username)
             if live is not None:
@@ -265,7 +210,7 @@ class Branch:
             return
         live.grace = asyncio.ensure_future(self._grace_then_end(live))
         if live.teller:
-            await self._send(live.teller, {"type": "peer", "state": "reconnecting"})
+            await self.outbox.send(live.teller, {"type": "peer", "state": "reconnecting"})
 
     async def _hosted_elsewhere(self, customer: str) -> tuple[str | None, str | None]:
         """With several nodes: the node hosting the customer's session and its id, when
@@ -347,25 +292,25 @@ class Branch:
                                          "step": resumed.run.step.id}} if resumed else {})})
         if live.state != "queued":
             return  # taken (or left) while the message was on its way
-        if digital_human or await self.agent_should_serve(service):
+        if digital_human or await self.routing.agent_should_serve(service):
             await self.serve_with_digital_human(live)
         else:
-            await self._after_queue_change(service)
+            self.board.changed(service)
 
     async def serve_with_digital_human(self, live: LiveSession) -> None:
         """Pair a waiting customer with the digital human, unless they asked for a person
         or were taken (by a teller, or by leaving) while it was being arranged."""
         if not live.life.may_meet_assistant:
             return
-        if not self.agent_enabled:
-            await self._send(live.customer, {"type": "notice", "message": (
+        if not self.routing.agent_enabled:
+            await self.outbox.send(live.customer, {"type": "notice", "message": (
                 "The digital assistant is not available; you keep your place for a teller.")})
             return
         try:
             self.media.admit(live.id)
         except AdmissionRefused:
             if live.life.assistant_full():  # say it once; the router retries every second
-                await self._send(live.customer, {"type": "notice", "message": (
+                await self.outbox.send(live.customer, {"type": "notice", "message": (
                     "The digital assistant is busy; it will take you in a moment, and you "
                     "keep your place for a teller.")})
             return
@@ -380,18 +325,18 @@ class Branch:
             return
         pairing = live.life.pair_with_assistant()
         live.call_started = live.call_started or time.monotonic()
-        await self._send(live.customer, {
+        await self.outbox.send(live.customer, {
             "type": "paired", "session_id": live.id, "service": live.service,
             "language": live.language,
             "role": "customer", "peer": {"name": "vbank digital assistant",
                                          "role": "digital_human"}})
-        self._spawn(self._watch_agent_media(live, pairing))
+        self.duties.spawn(self._watch_agent_media(live, pairing))
         if self.media.placement.get(live.id) is not None:
             # the customer's media is still up (a teller dropped, or a requeue): the
             # assistant takes it over now; no new offer will come to start it
             with contextlib.suppress(RtcError):
                 await self._start_agent(live)
-        await self._after_queue_change(live.service)
+        self.board.changed(live.service)
 
     async def _start_agent(self, live: LiveSession) -> None:
         """Start the digital human on the customer's connected media (``RtcError``: the
@@ -412,7 +357,7 @@ class Branch:
                 live.life.assistant_stopped()
             raise
         if scripted:
-            self._spawn(self.business.start_for_agent(live))
+            self.duties.spawn(self.business.start_for_agent(live))
 
     async def _watch_agent_media(self, live: LiveSession, pairing: int) -> None:
         """A customer never waits long on an assistant whose media does not start: after
@@ -469,7 +414,7 @@ class Branch:
         self._teller_choices[conn.username] = (wanted, sorted(teller.skills))
         await conn.send({"type": "teller", "status": teller.status.value,
                          "skills": sorted(teller.skills)})
-        await self._after_queue_change(None)  # the waits change with who serves
+        self.board.changed(None)  # the waits change with who serves
 
     async def accept(self, conn: Connection, service: str | None) -> None:
         """The teller takes the next customer they can serve."""
@@ -512,7 +457,7 @@ class Branch:
         except AdmissionRefused as exc:
             await self.queue.release(teller_id)
             await self.queue.restore(assignment.ticket)
-            await self._send(live.customer, {"type": "notice", "message": str(exc)})
+            await self.outbox.send(live.customer, {"type": "notice", "message": str(exc)})
             raise BranchError("busy", str(exc)) from exc
         self.waits.observe(assignment.waited_s)
         live.life.pair_with_teller(teller_id)
@@ -525,16 +470,16 @@ class Branch:
                 row.started_at = row.started_at or repo.utcnow()
         if live.state != "in_call" or live.teller != teller_id:
             return  # the customer left (or the teller dropped) while this was being saved
-        await self._send_teller_status(teller_id)
+        await self.board.send_teller_status(teller_id)
         paired = {"type": "paired", "session_id": live.id, "service": live.service,
                   "language": live.language}
-        await self._send(live.customer, {**paired, "role": "customer", "peer": {
+        await self.outbox.send(live.customer, {**paired, "role": "customer", "peer": {
             "name": teller_name, "role": "teller"}})
-        await self._send(teller_id, {**paired, "role": "teller", "reference": live.reference,
+        await self.outbox.send(teller_id, {**paired, "role": "teller", "reference": live.reference,
                                      "peer": {"name": live.customer_name, "role": "customer",
                                               "tier": live.tier, "username": live.customer}})
         await self.business.teller_joined(live)
-        await self._after_queue_change(live.service)
+        self.board.changed(live.service)
 
     async def end_by_teller(self, conn: Connection, outcome: str) -> None:
         live = self.session_of_teller(conn.username)
@@ -559,7 +504,7 @@ class Branch:
             if live.agent and not live.life.agent_started and role == "customer":
                 await self._start_agent(live)
             else:
-                self._spawn(self.business.media_ready(live))
+                self.duties.spawn(self.business.media_ready(live))
             return answer
         except RtcError as exc:
             raise BranchError(exc.code, str(exc)) from exc
@@ -569,38 +514,34 @@ class Branch:
         kind = event.get("event")
         live = self.live.get(str(event.get("session_id")))
         if kind == "leg_closed" and event.get("recording"):
-            sid = str(event["session_id"])
-            task = self._spawn(self._store_recording(sid, str(event["role"]),
-                                                     event["recording"]))
-            storing = self._storing.setdefault(sid, set())
-            storing.add(task)
-            task.add_done_callback(storing.discard)
+            self.sealer.recording_closed(str(event["session_id"]), str(event["role"]),
+                                         event["recording"])
         elif kind == "leg_state" and live is not None:
             role = str(event["role"])
             peer = live.teller if role == "customer" else live.customer
             if peer and event["state"] in ("connected", "failed"):
                 state = "connected" if event["state"] == "connected" else "reconnecting"
-                self._spawn(self._send(peer, {"type": "peer", "state": state}))
+                self.duties.spawn(self.outbox.send(peer, {"type": "peer", "state": state}))
         elif kind == "speech" and live is not None:
-            self._spawn(self.business.on_speech(live, event))
+            self.duties.spawn(self.business.on_speech(live, event))
         elif kind == "said" and live is not None:
-            self._spawn(self.business.on_agent_said(live, event))
+            self.duties.spawn(self.business.on_agent_said(live, event))
         elif kind == "interrupted" and live is not None:
-            self._spawn(self.business.on_interrupted(live))
+            self.duties.spawn(self.business.on_interrupted(live))
         elif kind == "caption" and live is not None:
-            self._spawn(self.business.on_caption(live, event))
+            self.duties.spawn(self.business.on_caption(live, event))
             message = {"type": "caption", "speaker": event.get("speaker"),
                        "text": event.get("text")}
-            self._spawn(self._send(live.customer, message))
+            self.duties.spawn(self.outbox.send(live.customer, message))
             # tellers who could take this customer over follow the conversation
             transcript = {**message, "type": "transcript", "session_id": live.id}
-            self._spawn(self._send_transcript(live.service, transcript))
+            self.duties.spawn(self._send_transcript(live.service, transcript))
         elif kind == "hand_over" and live is not None and live.agent:
-            self._spawn(self._agent_hands_over(live, str(event.get("reason", ""))))
+            self.duties.spawn(self._agent_hands_over(live, str(event.get("reason", ""))))
         elif kind == "start_service" and live is not None and live.agent:
-            self._spawn(self._agent_starts_service(live, str(event.get("service", ""))))
+            self.duties.spawn(self._agent_starts_service(live, str(event.get("service", ""))))
         elif kind == "agent_end" and live is not None and live.agent:
-            self._spawn(self.end(live, "completed"))
+            self.duties.spawn(self.end(live, "completed"))
         elif kind == "worker_lost":
             lost = [sid for sid, client in self.media.placement.items()
                     if client.name == event.get("worker")]
@@ -608,21 +549,12 @@ class Branch:
                       len(lost))
             for sid in lost:
                 if sid in self.live:
-                    self._spawn(self.end(self.live[sid], "failed"))
+                    self.duties.spawn(self.end(self.live[sid], "failed"))
 
     async def _send_transcript(self, service: str, transcript: dict[str, Any]) -> None:
         for teller in await self.queue.tellers():
             if service in teller.skills:
-                await self._send(teller.teller_id, transcript)
-
-    async def _store_recording(self, session_id: str, role: str, info: dict[str, Any]) -> None:
-        path = _relative_to(Path(info["path"]), self.settings.data)
-        async with self.db.begin() as db:
-            await repo.add_recording(db, Recording(
-                session_id=session_id, role=role, path=str(path), sha256=info["sha256"],
-                bytes=info["bytes"], video_frames=info["video_frames"],
-                audio_frames=info["audio_frames"], duration_s=info["duration_s"],
-                started_at=datetime.fromtimestamp(info["started_at"], UTC)))
+                await self.outbox.send(teller.teller_id, transcript)
 
     # ----------------------------------------------------------------- endings
     async def end(self, live: LiveSession, outcome: str) -> None:
@@ -639,7 +571,7 @@ class Branch:
             live.grace.cancel()
         if live.teller:
             await self.queue.release(live.teller, live.id)
-            await self._send_teller_status(live.teller)
+            await self.board.send_teller_status(live.teller)
             if live.call_started:
                 self.queue.learn_handle_time(live.service, time.monotonic() - live.call_started)
         try:
@@ -652,63 +584,15 @@ class Branch:
                 row.state, row.outcome, row.ended_at = "ended", outcome, repo.utcnow()
         message = {"type": "ended", "session_id": live.id, "outcome": outcome,
                    "reference": live.reference}
-        await self._send(live.customer, message)
+        await self.outbox.send(live.customer, message)
         if live.teller:
-            await self._send(live.teller, message)
+            await self.outbox.send(live.teller, message)
         if live.call_started:
-            await self._seal(live)
-        await self._after_queue_change(live.service) if was_queued else await self._send_queues()
-
-    async def _seal(self, live: LiveSession) -> None:
-        """Seal the ended call's evidence once its recordings are stored; tell who is left.
-        A seal that fails is tried again in the background until it succeeds."""
-        pending = self._storing.pop(live.id, set())
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        if not await self._seal_once(live.id, (live.customer, live.teller), live.reference):
-            self._spawn(self.seal_until_done(live.id, (live.customer, live.teller),
-                                             live.reference))
-
-    async def seal_left_over(self, session_ids: list[str]) -> None:
-        """Seal calls found unsealed at start; one that fails is retried in the background."""
-        for session_id in session_ids:
-            if not await self._seal_once(session_id, (), None):
-                self._spawn(self.seal_until_done(session_id))
-
-    async def seal_until_done(self, session_id: str, tell: tuple[str | None, ...] = (),
-                              reference: str | None = None) -> None:
-        """Try sealing ``session_id`` again after each of ``SEAL_RETRY_S`` (the last
-        repeating) until it is sealed or the server stops."""
-        attempt = self.unsealed.get(session_id, 0)
-        while session_id in self.unsealed or attempt == 0:
-            wait = SEAL_RETRY_S[min(max(attempt - 1, 0), len(SEAL_RETRY_S) - 1)]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), wait if attempt else 0.0)
-            if self.closing:
-                return
-            if await self._seal_once(session_id, tell, reference):
-                return
-            attempt = self.unsealed[session_id]
-
-    async def _seal_once(self, session_id: str, tell: tuple[str | None, ...],
-                         reference: str | None) -> bool:
-        """One attempt; False (logged as an ALERT, counted in ``unsealed``) if it failed."""
-        try:
-            sealed = await self.business.seal(session_id)
-        except Exception:
-            self.seal_failures += 1
-            attempts = self.unsealed[session_id] = self.unsealed.get(session_id, 0) + 1
-            wait = SEAL_RETRY_S[min(attempts - 1, len(SEAL_RETRY_S) - 1)]
-            log.exception("ALERT: the evidence of session %s is not sealed (attempt %d); "
-                          "trying again in %.0f s", session_id, attempts, wait)
-            return False
-        self.unsealed.pop(session_id, None)
-        if sealed is not None:
-            sealed["reference"] = reference
-            for username in tell:
-                if username:
-                    await self._send(username, sealed)
-        return True
+            await self.sealer.seal_ended(live.id, (live.customer, live.teller), live.reference)
+        if was_queued:
+            self.board.changed(live.service)
+        else:
+            await self.board.send_queues()
 
     async def _teller_dropped(self, live: LiveSession) -> None:
         """The teller vanished mid-call: the customer goes first in line, session kept."""
@@ -727,11 +611,11 @@ class Branch:
                 row.state, row.teller = "queued", None
         # first in line for a person (teller_dropped says so); the assistant is offered
         # (ask_for), never imposed
-        await self._send(live.customer, {"type": "requeued", "session_id": live.id,
+        await self.outbox.send(live.customer, {"type": "requeued", "session_id": live.id,
                                          "position": await self.queue.position(live.id),
                                          "reason": "teller_disconnected",
-                                         "assistant": self.agent_enabled})
-        await self._after_queue_change(live.service)
+                                         "assistant": self.routing.agent_enabled})
+        self.board.changed(live.service)
 
     async def _back_in_line(self, live: LiveSession, first: dict[str, Any],
                             reason: str | None = None) -> None:
@@ -746,11 +630,11 @@ class Branch:
                 await client.request("stop_digital_human", session_id=live.id)
         if live.ticket is not None:
             live.ticket = await self.queue.requeue_at_head(live.ticket)
-        await self._send(live.customer, first)
-        await self._send(live.customer, {"type": "requeued", "session_id": live.id,
+        await self.outbox.send(live.customer, first)
+        await self.outbox.send(live.customer, {"type": "requeued", "session_id": live.id,
                                          "position": await self.queue.position(live.id),
                                          **({"reason": reason} if reason else {})})
-        await self._after_queue_change(live.service)
+        self.board.changed(live.service)
 
     async def hand_over_to_person(self, live: LiveSession) -> None:
         """The customer asked the digital human, mid-flow, for a person: first in line, the
@@ -781,7 +665,7 @@ class Branch:
             if row is not None:
                 row.service = service
         await self.business.service_changed(live, previous)
-        await self._send(live.customer, {"type": "service", "session_id": live.id,
+        await self.outbox.send(live.customer, {"type": "service", "session_id": live.id,
                                          "service": service, "previous": previous})
         if live.ticket is not None:
             live.ticket = dataclasses.replace(live.ticket, service=service)
@@ -789,7 +673,7 @@ class Branch:
             await self._back_in_line(live, {"type": "notice", "message": (
                 "You are first in line for a teller for your new service. · "
                 "您已优先排队等候人工柜员办理新业务")}, "service_changed")
-            await self._after_queue_change(previous)
+            self.board.changed(previous)
             return
         client = self.media.placement.get(live.id)
         try:
@@ -805,7 +689,7 @@ class Branch:
                 "The digital assistant could not start this service. You are first in line "
                 "for a teller. · 数字员工无法办理此业务，您已排在第一位")},
                 "assistant_unavailable")
-        await self._after_queue_change(previous)
+        self.board.changed(previous)
 
     async def _grace_then_end(self, live: LiveSession) -> None:
         await asyncio.sleep(self.settings.reconnect_grace_s)
@@ -814,8 +698,7 @@ class Branch:
 
     async def shutdown(self) -> None:
         """Server stopping: end every call, let recordings finish and be stored."""
-        self.closing = True
-        self._stopping.set()
+        self.duties.stop()
         await self.lobby.stop()
         if self._router is not None:
             self._router.cancel()
@@ -827,112 +710,20 @@ class Branch:
                 if conn.role is Role.TELLER:
                     with contextlib.suppress(QueueUnavailable):
                         await self.queue.remove_teller(conn.username)
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
-
-    # ------------------------------------------------------------------ pushes
-    async def _after_queue_change(self, service: str | None, share: bool = True) -> None:
-        """Tell waiting customers their new place, and tellers the new queue — soon, not
-        now: changes within ``QUEUE_UPDATE_S`` of each other go out as one update, so a busy
-        queue costs a few broadcasts a second instead of one per join and accept (with 200
-        waiting and 20 tellers, each broadcast is 200 ``queue`` messages and 20 snapshots).
-        ``None``: no queue changed, but the waits did (a teller came, went or paused).
-        With several nodes, the others are told too: they update the people signed in
-        there (``share=False`` when this change came from another node)."""
-        self._dirty.add(service or "")
-        if share and self.cluster is not None:
-            self._spawn(self.cluster.broadcast("queue_changed", service=service or ""))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = self._spawn(self._flush_queue_changes())
-
-    async def _flush_queue_changes(self) -> None:
-        while self._dirty and not self.closing:
-            dirty, self._dirty = self._dirty, set()
-            try:
-                for service in sorted(dirty - {""}):
-                    waiting = await self.queue.waiting(service)
-                    for position, ticket in enumerate(waiting, start=1):
-                        if ticket.customer in self.connections:  # others hear from their node
-                            await self._send_local(ticket.customer, {
-                                "type": "queue", "session_id": ticket.session_id,
-                                "position": position, "estimated_wait_s":
-                                    await self.queue.estimate(service, position)})
-                self.board = await self.queue_board()
-                await self._send_queues()
-            except QueueUnavailable as exc:
-                log.warning("queue update not sent: %s", exc)
-            await asyncio.sleep(QUEUE_UPDATE_S)  # what changes meanwhile goes out together
-
-    async def queues_snapshot(self) -> list[dict[str, Any]]:
-        """Each queue with who waits, and who is with the digital human (on this node)."""
-        now, wall = time.monotonic(), self.queue.clock()
-        with_agent = [s for s in self.live.values() if s.agent and s.state == "in_call"]
-        return [{"id": sid, "length": len(waiting), "waiting": [
-            {"session_id": t.session_id, "customer": t.customer_name, "tier": t.tier,
-             "language": t.language, "waited_s": round(wall - t.enqueued_at, 1)}
-            for t in waiting],
-            "with_digital_human": [
-                {"session_id": s.id, "customer": s.customer_name, "language": s.language,
-                 "since_s": round(now - (s.call_started or now), 1)}
-                for s in with_agent if s.service == sid]}
-            for sid in SERVICES for waiting in [await self.queue.waiting(sid)]]
-
-    async def _send_queues(self) -> None:
-        """The queues to the tellers and supervisors signed in on this node."""
-        staff = [c for c in self.connections.values()
-                 if c.role in (Role.TELLER, Role.SUPERVISOR)]
-        if not staff:
-            return
-        message = {"type": "queues", "services": await self.queues_snapshot()}
-        tellers = {"type": "tellers", "tellers": await self.tellers_snapshot()}
-        for conn in staff:
-            await self._send_local(conn.username, message)
-            if conn.role is Role.SUPERVISOR:
-                await self._send_local(conn.username, tellers)
-
-    async def queue_board(self) -> list[dict[str, Any]]:
-        """Each service's queue and estimated wait, as the lobby's board shows them."""
-        lengths = await self.queue.lengths()
-        return [{"id": s.id, "name": {"en": s.name_en, "zh": s.name_zh},
-                 "length": lengths[s.id],
-                 "estimated_wait_s": round(await self.queue.estimate(s.id, lengths[s.id] + 1))}
-                for s in SERVICES.values()]
-
-    async def tellers_snapshot(self) -> list[dict[str, Any]]:
-        """Every signed-in teller's state, for supervisors."""
-        return [{"name": t.teller_id, "status": t.status.value, "skills": sorted(t.skills),
-                 "session_id": t.session_id} for t in await self.queue.tellers()]
-
-    async def _send_teller_status(self, username: str) -> None:
-        teller = await self.queue.teller(username)
-        if teller is not None:
-            await self._send(username, {"type": "teller", "status": teller.status.value,
-                                        "skills": sorted(teller.skills)})
+        await self.duties.finish()
 
     async def send_to(self, username: str, message: dict[str, Any]) -> None:
         """Send to a signed-in person (nothing if they are not connected)."""
-        await self._send(username, message)
+        await self.outbox.send(username, message)
 
-    async def _send(self, username: str, message: dict[str, Any]) -> None:
-        """To a person signed in here or, with several nodes, on whichever node they are."""
-        if username in self.connections or self.cluster is None:
-            await self._send_local(username, message)
-        else:
-            await self.cluster.deliver(username, message)
-
-    async def _send_local(self, username: str, message: dict[str, Any]) -> None:
-        conn = self.connections.get(username)
-        if conn is not None:
-            with contextlib.suppress(Exception):  # a closing socket is handled by disconnect
-                await conn.send(message)
 
     # ------------------------------------------------------------- other nodes
     async def from_node(self, kind: str, payload: dict[str, Any]) -> None:
         """What another node tells this one (``Cluster`` calls this on the server's loop)."""
         if kind == "deliver":
-            await self._send_local(str(payload["to"]), payload["message"])
+            await self.outbox.send_here(str(payload["to"]), payload["message"])
         elif kind == "queue_changed":
-            await self._after_queue_change(str(payload.get("service")) or None, share=False)
+            self.board.changed(str(payload.get("service")) or None, share=False)
         elif kind == "assigned":  # a teller there took a customer whose call is here
             teller = str(payload["teller"])
             assignment = Assignment(ticket_from(payload["ticket"]), teller,
@@ -940,7 +731,7 @@ class Branch:
             try:
                 await self.pair(teller, str(payload["teller_name"]), assignment)
             except BranchError as exc:
-                await self._send(teller, {"type": "error", "code": exc.code,
+                await self.outbox.send(teller, {"type": "error", "code": exc.code,
                                           "message": str(exc)})
         elif kind == "lobby":
             self.lobby.from_peer(str(payload.pop("node")), payload)
@@ -989,7 +780,7 @@ class Branch:
                     requeued, sum(1 for c in self.connections.values()
                                   if c.role is Role.TELLER), calls)
         for service in SERVICES:
-            await self._after_queue_change(service)
+            self.board.changed(service)
 
     async def node_lost(self, node: str) -> None:
         """Node ``node`` stopped without saying so (or this node restarts under its old
@@ -1019,12 +810,12 @@ class Branch:
                 await self.cluster.tell_home(sid, "customer_gone", customer=person,
                                              session_id=sid, via=node)
         for teller_id, sid in done.calls:
-            await self._send(teller_id, {"type": "ended", "session_id": sid,
+            await self.outbox.send(teller_id, {"type": "ended", "session_id": sid,
                                          "outcome": outcome})
-            await self._send_teller_status(teller_id)
+            await self.board.send_teller_status(teller_id)
         for service in sorted({t.service for t in done.tickets}):
-            await self._after_queue_change(service)
-        await self._after_queue_change(None)
+            self.board.changed(service)
+        self.board.changed(None)
 
     # ----------------------------------------------------------------- helpers
     def session_of_customer(self, username: str) -> LiveSession | None:
@@ -1061,21 +852,8 @@ class Branch:
         heads = [w[0] for sid in skills if (w := await self.queue.waiting(sid))]
         if heads:
             nxt = min(heads, key=lambda t: t.key)
-            await self._send(nxt.customer, {"type": "notice", "message": (
+            await self.outbox.send(nxt.customer, {"type": "notice", "message": (
                 "A teller is ready but the branch is very busy; you keep your place.")})
-
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        task.add_done_callback(_log_failure)
-        return task
-
-
-def _log_failure(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background duty failed", exc_info=task.exception())
-
 
 def ticket_fields(ticket: Ticket) -> dict[str, Any]:
     """A ticket as JSON, for another node."""
@@ -1084,11 +862,3 @@ def ticket_fields(ticket: Ticket) -> dict[str, Any]:
 
 def ticket_from(fields: dict[str, Any]) -> Ticket:
     return Ticket(**fields)
-
-
-def _relative_to(path: Path, root: Path) -> Path:
-    """A recording's path as stored: relative to the data directory when inside it."""
-    try:
-        return path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return path
