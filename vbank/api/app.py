@@ -100,22 +100,24 @@ def create_app(settings: Settings) -> FastAPI:
         await branch.sealer.seal_left_over(unsealed)
         branch.rewards = app.state.rewards = Rewards(desk, app.state.mall, branch.send_to,
                                                      app.state.sessions)
-        if cluster is not None:
+        if cluster is not None and branch.nodes is not None:
+            nodes = branch.nodes
+
             async def from_node(kind: str, payload: dict[str, Any]) -> dict[str, Any] | None:
                 if kind == "forward":
                     await ws.forwarded(branch, payload)
                 elif kind == "reattach":
                     return await ws.reattached(branch, payload)
                 else:
-                    await branch.from_node(kind, payload)
+                    await nodes.from_node(kind, payload)
                 return None
 
             async def rebuild() -> None:
-                await branch.rebuild()
+                await nodes.rebuild()
                 await app.state.limits.rebuild()
 
             app.state.limits.share(cluster.redis, settings.node_name, settings.redis_prefix)
-            await cluster.start(from_node, rebuild, branch.node_lost)
+            await cluster.start(from_node, rebuild, nodes.node_lost)
         await branch.start()
         expiry = asyncio.create_task(_expire_points(desk, settings.points_expiry_every_s))
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)

@@ -26,21 +26,18 @@ from vbank.auth import Role
 from vbank.branch.board import QueueBoard
 from vbank.branch.duties import Duties
 from vbank.branch.errors import BranchError
+from vbank.branch.nodes import OtherNodes, ticket_fields
 from vbank.branch.outbox import Outbox
 from vbank.branch.routing import Routing
 from vbank.branch.sealing import Sealer
 from vbank.business import Business
-from vbank.cluster.reaper import reap
-from vbank.cluster.redisqueue import RedisQueue
 from vbank.cluster.store import LocalQueue, QueueStore, QueueUnavailable
 from vbank.config import Settings
 from vbank.domain.queue import (
-    AlreadyQueued,
     Assignment,
     QueueEmpty,
     Teller,
     TellerStatus,
-    Ticket,
 )
 from vbank.domain.services import LANGUAGES, SERVICES, priority_for_tier
 from vbank.domain.session import Phase
@@ -105,8 +102,10 @@ class Branch:
             self.lobby.share = lambda changes: cluster.broadcast(
                 "lobby", node=cluster.node, **changes)
         #: what this node's tellers chose (status, skills), to put back if Redis loses it
-        self._teller_choices: dict[str, tuple[TellerStatus, list[str]]] = {}
+        self.teller_choices: dict[str, tuple[TellerStatus, list[str]]] = {}
         self._reset_at: float | None = None  # monotonic time of the last rebuild
+        #: what the other nodes tell this one (multi-node mode)
+        self.nodes = OtherNodes(self, cluster) if cluster is not None else None
 
     async def start(self) -> None:
         """Background duties: hand long waits to the digital human."""
@@ -138,6 +137,11 @@ class Branch:
     def counters_open(self, now: datetime | None = None) -> bool:
         return self.routing.counters_open(now)
 
+    def settle_after_reset(self) -> None:
+        """Redis lost the shared state: the digital human leaves waiting customers alone
+        for ``SETTLE_AFTER_RESET_S`` while every node puts its tellers back."""
+        self._reset_at = time.monotonic()
+
     # ------------------------------------------------------------ connections
     async def connect(self, conn: Connection) -> dict[str, Any]:
         """A person signed in on the WebSocket; returns the welcome message."""
@@ -168,7 +172,7 @@ class Branch:
             if await self.queue.teller(conn.username) is None:
                 known = [s for s in conn.skills if s in SERVICES]
                 await self.queue.set_teller(conn.username, TellerStatus.AWAY, known)
-                self._teller_choices[conn.username] = (TellerStatus.AWAY, known)
+                self.teller_choices[conn.username] = (TellerStatus.AWAY, known)
             self.duties.spawn(self.board.send_queues())
         elif conn.role is Role.SUPERVISOR:
             self.duties.spawn(self.board.send_queues())
@@ -185,11 +189,11 @@ class Branch:
         if self.cluster is not None:
             await self.cluster.departed(conn.username)
         if conn.role is Role.TELLER:
-            self._teller_choices.pop(conn.username, None)
+            self.teller_choices.pop(conn.username, None)
             teller = await self.queue.remove_teller(conn.username)
             sid = teller.session_id if teller is not None else None
             if sid in self.live:
-                await self._teller_dropped(self.live[sid])
+                await self.teller_dropped(self.live[sid])
             elif sid and self.cluster is not None:  # their call is hosted by another node
                 await self.cluster.tell_home(sid, "teller_gone", session_id=sid,
                                              teller=conn.username)
@@ -197,14 +201,14 @@ class Branch:
         elif conn.role is Role.CUSTOMER:
             live = self.session_of_customer(conn.username)
             if live is not None:
-                await self._customer_dropped(live)
+                await self.customer_dropped(live)
             elif self.cluster is not None:  # their session is hosted by another node
                 node, sid = await self._hosted_elsewhere(conn.username)
                 if node and sid:
                     await self.cluster.tell(node, "customer_gone", customer=conn.username,
                                             session_id=sid, via=self.cluster.node)
 
-    async def _customer_dropped(self, live: LiveSession) -> None:
+    async def customer_dropped(self, live: LiveSession) -> None:
         """The customer's socket went: their session waits ``reconnect_grace_s`` for them."""
         if not live.life.customer_gone():
             return
@@ -411,7 +415,7 @@ class Branch:
         if unqualified:  # qualifications are the bank's record, not the teller's choice
             raise BranchError("wrong_role", f"you are not qualified for {', '.join(unqualified)}")
         teller = await self.queue.set_teller(conn.username, wanted, skills)
-        self._teller_choices[conn.username] = (wanted, sorted(teller.skills))
+        self.teller_choices[conn.username] = (wanted, sorted(teller.skills))
         await conn.send({"type": "teller", "status": teller.status.value,
                          "skills": sorted(teller.skills)})
         self.board.changed(None)  # the waits change with who serves
@@ -594,7 +598,7 @@ class Branch:
         else:
             await self.board.send_queues()
 
-    async def _teller_dropped(self, live: LiveSession) -> None:
+    async def teller_dropped(self, live: LiveSession) -> None:
         """The teller vanished mid-call: the customer goes first in line, session kept."""
         if live.teller is None or live.life.phase is not Phase.IN_CALL:
             return  # the call had already ended or moved on
@@ -717,106 +721,6 @@ class Branch:
         await self.outbox.send(username, message)
 
 
-    # ------------------------------------------------------------- other nodes
-    async def from_node(self, kind: str, payload: dict[str, Any]) -> None:
-        """What another node tells this one (``Cluster`` calls this on the server's loop)."""
-        if kind == "deliver":
-            await self.outbox.send_here(str(payload["to"]), payload["message"])
-        elif kind == "queue_changed":
-            self.board.changed(str(payload.get("service")) or None, share=False)
-        elif kind == "assigned":  # a teller there took a customer whose call is here
-            teller = str(payload["teller"])
-            assignment = Assignment(ticket_from(payload["ticket"]), teller,
-                                    float(payload["waited_s"]))
-            try:
-                await self.pair(teller, str(payload["teller_name"]), assignment)
-            except BranchError as exc:
-                await self.outbox.send(teller, {"type": "error", "code": exc.code,
-                                          "message": str(exc)})
-        elif kind == "lobby":
-            self.lobby.from_peer(str(payload.pop("node")), payload)
-        elif kind == "teller_gone":
-            live = self.live.get(str(payload["session_id"]))
-            if live is not None and live.teller == payload["teller"]:
-                await self._teller_dropped(live)
-        elif kind == "customer_gone":  # their socket on another node closed
-            assert self.cluster is not None
-            live = self.live.get(str(payload["session_id"]))
-            customer = str(payload["customer"])
-            if live is not None and live.customer == customer and \
-                    customer not in self.connections and \
-                    await self.cluster.where_is(customer) in (None, payload.get("via")):
-                await self._customer_dropped(live)
-
-    async def rebuild(self) -> None:
-        """Redis lost the branch's shared state (it restarted empty): put back this node's
-        part. Who waits is read from the database (sessions hosted here and still queued),
-        in their old order and with their old priority; tellers signed in here get back the
-        status they chose, and calls hosted here their teller."""
-        assert self.cluster is not None
-        self._reset_at = time.monotonic()
-        for username, conn in list(self.connections.items()):
-            await self.cluster.arrived(username)
-            if conn.role is Role.TELLER:
-                status, skills = self._teller_choices.get(
-                    username, (TellerStatus.AWAY, [s for s in conn.skills if s in SERVICES]))
-                await self.queue.set_teller(username, status, skills)
-        async with self.db.begin() as db:
-            rows = await repo.open_sessions(db, self.queue.node)
-        requeued = calls = 0
-        for row in rows:
-            live = self.live.get(row.id)
-            if live is None:
-                continue  # ended meanwhile
-            await self.cluster.host(live.id, live.customer)
-            if live.state == "in_call" and live.teller:
-                await self.queue.bind(live.teller, live.id)
-                calls += 1
-            elif row.state == "queued" and live.state == "queued" and live.ticket is not None:
-                with contextlib.suppress(AlreadyQueued):
-                    await self.queue.restore(live.ticket)
-                    requeued += 1
-        log.warning("put back into Redis: %d waiting customer(s), %d teller(s), %d call(s)",
-                    requeued, sum(1 for c in self.connections.values()
-                                  if c.role is Role.TELLER), calls)
-        for service in SERVICES:
-            self.board.changed(service)
-
-    async def node_lost(self, node: str) -> None:
-        """Node ``node`` stopped without saying so (or this node restarts under its old
-        name): its part of the shared state is taken out, and the people it concerns are
-        told. Its customers' calls on other nodes get their teller back in line; tellers
-        here in its calls are free again."""
-        assert self.cluster is not None and isinstance(self.queue, RedisQueue)
-        done = await reap(self.queue, self.cluster, node, list(SERVICES))
-        if not done:
-            return
-        log.warning("node %s is gone: %d waiting customer(s) and %d teller(s) taken out, "
-                    "%d teller(s) in its calls freed", node, len(done.tickets),
-                    len(done.tellers), len(done.calls))
-        outcome = "interrupted" if node == self.cluster.node else "node_lost"
-        for teller in done.tellers:  # in a call that lives on: the customer goes first
-            sid = teller.session_id
-            if sid and sid in self.live:
-                await self._teller_dropped(self.live[sid])
-            elif sid:
-                await self.cluster.tell_home(sid, "teller_gone", session_id=sid,
-                                             teller=teller.teller_id)
-        for person in done.people:  # a customer reached through it: gone with it
-            live = self.session_of_customer(person)
-            if live is not None and person not in self.connections:
-                await self._customer_dropped(live)
-            elif live is None and (sid := await self.cluster.session_of(person)):
-                await self.cluster.tell_home(sid, "customer_gone", customer=person,
-                                             session_id=sid, via=node)
-        for teller_id, sid in done.calls:
-            await self.outbox.send(teller_id, {"type": "ended", "session_id": sid,
-                                         "outcome": outcome})
-            await self.board.send_teller_status(teller_id)
-        for service in sorted({t.service for t in done.tickets}):
-            self.board.changed(service)
-        self.board.changed(None)
-
     # ----------------------------------------------------------------- helpers
     def session_of_customer(self, username: str) -> LiveSession | None:
         return next((s for s in self.live.values() if s.customer == username), None)
@@ -854,11 +758,3 @@ class Branch:
             nxt = min(heads, key=lambda t: t.key)
             await self.outbox.send(nxt.customer, {"type": "notice", "message": (
                 "A teller is ready but the branch is very busy; you keep your place.")})
-
-def ticket_fields(ticket: Ticket) -> dict[str, Any]:
-    """A ticket as JSON, for another node."""
-    return dataclasses.asdict(ticket)
-
-
-def ticket_from(fields: dict[str, Any]) -> Ticket:
-    return Ticket(**fields)
