@@ -33,6 +33,7 @@ from vbank.domain.risk import RiskError, RiskLevel, suitability
 from vbank.domain.risk_answers import answer_phrases, option_from_speech
 from vbank.domain.risk_questionnaire import load_questionnaire
 from vbank.live import Connection, LiveSession
+from vbank.media.events import Caption, Said, Utterance
 from vbank.rewards import Rewards
 from vbank.rtc import RtcError
 from vbank.rtc.worker import MediaPool
@@ -302,11 +303,9 @@ class Business:
         await self._publish(live, self._run(live).acknowledge(text, time.time()))
 
     # ----------------------------------------------------------- media events
-    async def on_speech(self, live: LiveSession, event: dict[str, Any]) -> None:
+    async def on_speech(self, live: LiveSession, heard: Utterance) -> None:
         """An utterance of the customer or teller, recognised on the media node."""
-        role, text = str(event.get("role")), str(event.get("text") or "")
-        phrase = event.get("phrase")
-        at = float(event.get("at") or time.time())
+        role, text, phrase, at = heard.role, heard.text, heard.phrase, heard.at
         speaker = "customer" if role == "customer" else (live.teller or "teller")
         shown = text or str(phrase or "")
         caption = {"type": "caption", "session_id": live.id, "speaker": role, "text": shown}
@@ -317,44 +316,41 @@ class Business:
         if run is None or run.complete:
             return
         if role == "customer" and run.mode == "digital_human" and \
-                _asks_for_person(text, str(phrase) if phrase else None, run.language):
+                _asks_for_person(text, phrase, run.language):
             # said first, then handed over (``on_agent_said``): the flow's state goes along
             await self._agent_say(live, [(_PUTTING_THROUGH.get(run.language,
                                                                _PUTTING_THROUGH["en"]),
                                           "hand_over")], replace=True)
             return
         if role == "customer" and run.step.kind == "questionnaire":
-            events = self._voice_answer(run, text, str(phrase) if phrase else None, at)
+            events = self._voice_answer(run, text, phrase, at)
             if not events and run.mode == "digital_human":
                 again = _REPEAT_OPTION.get(run.language, _REPEAT_OPTION["en"])
                 await self._agent_say(live, [(again, "repeat")])
         elif role == "customer":
-            events = run.customer_said(text, str(phrase) if phrase else None, at)
+            events = run.customer_said(text, phrase, at)
             if not events and run.mode == "digital_human":
                 await self._agent_retry(live, run)
         else:
-            spotted = {*map(str, event.get("spotted") or ()), *([str(phrase)] if phrase else [])}
+            spotted = {*heard.spotted, *([phrase] if phrase else [])}
             events = run.bank_said(speaker, text, at, frozenset(spotted))
         await self._publish(live, events)
 
-    async def on_agent_said(self, live: LiveSession, event: dict[str, Any]) -> None:
+    async def on_agent_said(self, live: LiveSession, said: Said) -> None:
         """The digital human finished a line; what it said is checked like a teller's."""
         run = live.run
         if run is None:
             return
-        if event.get("key") == "hand_over":
+        if said.key == "hand_over":
             await self.branch.hand_over_to_person(live)
             return
-        text = str(event.get("text") or "")
-        await self._publish(live, run.bank_said("digital_human", text,
-                                                float(event.get("at") or time.time())))
+        await self._publish(live, run.bank_said("digital_human", said.text, said.at))
 
-    async def on_caption(self, live: LiveSession, event: dict[str, Any]) -> None:
-        speaker = str(event.get("speaker") or "")
+    async def on_caption(self, live: LiveSession, caption: Caption) -> None:
+        speaker = caption.speaker
         await self._record(live, "caption", "digital_human" if speaker == "digital_human"
-                           else live.customer, {"speaker": speaker,
-                                                "text": str(event.get("text") or ""),
-                                                "at": float(event.get("at") or time.time())})
+                           else live.customer, {"speaker": speaker, "text": caption.text,
+                                                "at": caption.at or time.time()})
 
     async def on_interrupted(self, live: LiveSession) -> None:
         """The customer cut in: lines the flow still needs are said again."""

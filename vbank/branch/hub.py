@@ -43,6 +43,19 @@ from vbank.domain.services import LANGUAGES, SERVICES, priority_for_tier
 from vbank.domain.session import Phase
 from vbank.live import Connection, LiveSession
 from vbank.lobby import Lobby
+from vbank.media.events import (
+    AgentEnd,
+    Caption,
+    FromMedia,
+    HandingOver,
+    Interrupted,
+    LegClosed,
+    LegState,
+    Said,
+    ServiceRequested,
+    Utterance,
+    WorkerLost,
+)
 from vbank.rewards import Rewards
 from vbank.rtc import AdmissionRefused, RtcError
 from vbank.rtc.call import check_offer_sdp
@@ -513,47 +526,45 @@ class Branch:
         except RtcError as exc:
             raise BranchError(exc.code, str(exc)) from exc
 
-    def on_media_event(self, event: dict[str, Any]) -> None:
+    def on_media_event(self, got: FromMedia) -> None:
         """Events from the media workers (called on the server's loop)."""
-        kind = event.get("event")
-        live = self.live.get(str(event.get("session_id")))
-        if kind == "leg_closed" and event.get("recording"):
-            self.sealer.recording_closed(str(event["session_id"]), str(event["role"]),
-                                         event["recording"])
-        elif kind == "leg_state" and live is not None:
-            role = str(event["role"])
-            peer = live.teller if role == "customer" else live.customer
-            if peer and event["state"] in ("connected", "failed"):
-                state = "connected" if event["state"] == "connected" else "reconnecting"
-                self.duties.spawn(self.outbox.send(peer, {"type": "peer", "state": state}))
-        elif kind == "speech" and live is not None:
-            self.duties.spawn(self.business.on_speech(live, event))
-        elif kind == "said" and live is not None:
-            self.duties.spawn(self.business.on_agent_said(live, event))
-        elif kind == "interrupted" and live is not None:
-            self.duties.spawn(self.business.on_interrupted(live))
-        elif kind == "caption" and live is not None:
-            self.duties.spawn(self.business.on_caption(live, event))
-            message = {"type": "caption", "speaker": event.get("speaker"),
-                       "text": event.get("text")}
-            self.duties.spawn(self.outbox.send(live.customer, message))
-            # tellers who could take this customer over follow the conversation
-            transcript = {**message, "type": "transcript", "session_id": live.id}
-            self.duties.spawn(self._send_transcript(live.service, transcript))
-        elif kind == "hand_over" and live is not None and live.agent:
-            self.duties.spawn(self._agent_hands_over(live, str(event.get("reason", ""))))
-        elif kind == "start_service" and live is not None and live.agent:
-            self.duties.spawn(self._agent_starts_service(live, str(event.get("service", ""))))
-        elif kind == "agent_end" and live is not None and live.agent:
-            self.duties.spawn(self.end(live, "completed"))
-        elif kind == "worker_lost":
-            lost = [sid for sid, client in self.media.placement.items()
-                    if client.name == event.get("worker")]
-            log.error("media worker %s stopped; ending its %d calls", event.get("worker"),
-                      len(lost))
-            for sid in lost:
-                if sid in self.live:
-                    self.duties.spawn(self.end(self.live[sid], "failed"))
+        live = self.live.get(got.session_id or "")
+        spawn = self.duties.spawn
+        match got.event:
+            case LegClosed(role=role, recording=recording) if recording and got.session_id:
+                self.sealer.recording_closed(got.session_id, role, recording)
+            case LegState(role=role, state=state) if live is not None:
+                peer = live.teller if role == "customer" else live.customer
+                if peer and state in ("connected", "failed"):
+                    shown = "connected" if state == "connected" else "reconnecting"
+                    spawn(self.outbox.send(peer, {"type": "peer", "state": shown}))
+            case Utterance() as heard if live is not None:
+                spawn(self.business.on_speech(live, heard))
+            case Said() as said if live is not None:
+                spawn(self.business.on_agent_said(live, said))
+            case Interrupted() if live is not None:
+                spawn(self.business.on_interrupted(live))
+            case Caption(speaker=speaker, text=text) as caption if live is not None:
+                spawn(self.business.on_caption(live, caption))
+                message = {"type": "caption", "speaker": speaker, "text": text}
+                spawn(self.outbox.send(live.customer, message))
+                # tellers who could take this customer over follow the conversation
+                transcript = {**message, "type": "transcript", "session_id": live.id}
+                spawn(self._send_transcript(live.service, transcript))
+            case HandingOver(reason=reason) if live is not None and live.agent:
+                spawn(self._agent_hands_over(live, reason))
+            case ServiceRequested(service=service) if live is not None and live.agent:
+                spawn(self._agent_starts_service(live, service))
+            case AgentEnd() if live is not None and live.agent:
+                spawn(self.end(live, "completed"))
+            case WorkerLost():
+                lost = [sid for sid, client in self.media.placement.items()
+                        if client.name == got.worker]
+                log.error("media worker %s stopped; ending its %d calls", got.worker,
+                          len(lost))
+                for sid in lost:
+                    if sid in self.live:
+                        spawn(self.end(self.live[sid], "failed"))
 
     async def _send_transcript(self, service: str, transcript: dict[str, Any]) -> None:
         for teller in await self.queue.tellers():

@@ -18,6 +18,7 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
 from aiortc.jitterbuffer import JitterBuffer
 
+from vbank.media.events import LegClosed, LegState, MediaEvent, to_wire
 from vbank.media.packets import MediaPacket
 from vbank.media.relay import Fanout, Item, RelayTrack
 from vbank.rtc import BadSdp, RtcError
@@ -37,6 +38,7 @@ MAX_SDP_MEDIA = 16
 #: audio packets held before playout: 1 instead of aiortc's 4 saves 60 ms per hop
 AUDIO_PREFETCH = 1
 
+#: where a call's events go, as the JSON objects a worker sends (``media.events.to_wire``)
 EventSink = Callable[[dict[str, Any]], None]
 
 
@@ -169,7 +171,7 @@ class Leg:
 
     async def _on_state(self) -> None:
         self.state = self.pc.connectionState
-        self.call.emit({"event": "leg_state", "role": self.role, "state": self.state})
+        self.call.emit(LegState(self.role, self.state))
         if self.state == "failed":
             await self.call.close_leg(self.role, reason="failed")
 
@@ -202,8 +204,9 @@ class CallMedia:
         self.recordings: list[RecordingInfo] = []
         self._snapshots = 0  # numbers snapshot-<n>.jpg in this session's directory
 
-    def emit(self, event: dict[str, Any]) -> None:
-        self._emit({"session_id": self.session_id, **event})
+    def emit(self, event: MediaEvent) -> None:
+        """An event of this call, to the server."""
+        self._emit(to_wire(event, self.session_id))
 
     async def offer(self, role: str, sdp: object) -> str:
         """Answer a participant's offer; a new offer replaces their previous connection.
@@ -266,8 +269,7 @@ class CallMedia:
         info = await leg.close()
         if info is not None:
             self.recordings.append(info)
-        self.emit({"event": "leg_closed", "role": role, "reason": reason,
-                   "recording": info.as_dict() if info else None})
+        self.emit(LegClosed(role, reason, info.as_dict() if info else None))
         return info
 
     async def close(self) -> list[RecordingInfo]:

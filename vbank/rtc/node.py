@@ -12,6 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from vbank.media.events import Status, to_wire
 from vbank.rtc import RtcError
 from vbank.rtc.call import CallMedia, EventSink
 from vbank.rtc.lag import LoopLagMonitor
@@ -45,7 +46,7 @@ class MediaNode:
     async def _report(self) -> None:
         while True:
             await asyncio.sleep(STATUS_INTERVAL_S)
-            self._emit({"event": "status", **self.status()})
+            self._emit(to_wire(Status(len(self.calls), round(self.lag.p95_ms, 2))))
 
     async def handle(self, command: dict[str, Any]) -> dict[str, Any]:
         """Carry out one command; raises ``RtcError`` for anything refused."""
@@ -75,9 +76,7 @@ class MediaNode:
             from vbank.speech.agent import PointsFacts
             from vbank.speech.digital_human import DigitalHuman
 
-            session_id = call.session_id
-            agent = DigitalHuman(self.speech, str(command.get("language", "en")),
-                                 lambda e: self._emit({"session_id": session_id, **e}),
+            agent = DigitalHuman(self.speech, str(command.get("language", "en")), call.emit,
                                  scripted=bool(command.get("scripted")))
             if command.get("points") is not None:  # what it may say of the customer's points
                 agent.conversation.points = PointsFacts.from_dict(command["points"])
@@ -101,7 +100,6 @@ class MediaNode:
 
                 await asyncio.to_thread(shared_ear)  # loads the models once, off the loop
 
-                session_id = call.session_id
                 language = str(command.get("language", "en"))
                 if language != "en":  # its recogniser loads once, off the loop too
                     from vbank.speech import SpeechError
@@ -110,7 +108,7 @@ class MediaNode:
                     with contextlib.suppress(SpeechError):
                         await asyncio.to_thread(recognizer_for, language)
                 call.ears[role] = LegEar(
-                    role, lambda e: self._emit({"session_id": session_id, **e}),
+                    role, call.emit,
                     language=language)
             ear = call.ears[role]
             ear.expect = [str(p) for p in command.get("expect", [])]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vbank.media.events import BadMediaEvent, FromMedia, Status, WorkerLost, parse
 from vbank.media.packets import install_passthrough, uninstall_passthrough
 from vbank.rtc import AdmissionRefused, RtcError
 from vbank.rtc.ice import restrict_host_addresses, unrestrict_host_addresses
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 
 #: JSON lines between server and worker carry SDP (a few KB); leave room
 LINE_LIMIT = 1 << 20
-EventHandler = Callable[[dict[str, Any]], None]
+#: what the server does with the media side's events, read back from JSON and typed
+EventHandler = Callable[[FromMedia], None]
 
 
 def prepare_process(ice_hosts: list[str]) -> None:
@@ -65,8 +67,20 @@ class MediaClient:
     async def stop(self) -> None:
         raise NotImplementedError
 
-    def note_status(self, event: dict[str, Any]) -> None:
-        self.lag_p95_ms = float(event.get("lag_p95_ms", self.lag_p95_ms))
+    def note_status(self, status: Status) -> None:
+        self.lag_p95_ms = float(status.lag_p95_ms)
+
+    def received(self, message: dict[str, Any], on_event: EventHandler) -> None:
+        """An event line from the node: checked, its load noted, handed to the server; one
+        that is not an event of the catalogue is logged and dropped."""
+        try:
+            got = parse(message, self.name)
+        except BadMediaEvent as exc:
+            log.error("media worker %s: %s", self.name, exc)
+            return
+        if isinstance(got.event, Status):
+            self.note_status(got.event)
+        on_event(got)
 
 
 class LocalMediaClient(MediaClient):
@@ -78,17 +92,13 @@ class LocalMediaClient(MediaClient):
                  on_event: EventHandler, speech: Any = None) -> None:
         super().__init__()
 
-        def emit(event: dict[str, Any]) -> None:
-            if event.get("event") == "status":
-                self.note_status(event)
-            on_event({**event, "worker": self.name})
-
-        self.node = MediaNode(recordings_dir, ice_servers, emit, speech)
+        self.node = MediaNode(recordings_dir, ice_servers,
+                              lambda message: self.received(message, on_event), speech)
         self.node.start()
 
     async def request(self, op: str, **args: Any) -> dict[str, Any]:
         result = await self.node.handle({"op": op, **args})
-        self.note_status(self.node.status())
+        self.note_status(Status(**self.node.status()))
         return result
 
     async def stop(self) -> None:
@@ -118,9 +128,7 @@ class WorkerClient(MediaClient):
             while line := await self._reader.readline():
                 message = json.loads(line)
                 if "event" in message:
-                    if message["event"] == "status":
-                        self.note_status(message)
-                    self._on_event({**message, "worker": self.name})
+                    self.received(message, self._on_event)
                     continue
                 future = self._pending.pop(message["id"], None)
                 if future is not None and not future.done():
@@ -133,7 +141,7 @@ class WorkerClient(MediaClient):
                 if not future.done():
                     future.set_exception(RtcError(f"media worker {self.name} stopped"))
             if not self._stopping:
-                self._on_event({"event": "worker_lost", "worker": self.name})
+                self._on_event(FromMedia(WorkerLost(), worker=self.name))
 
     async def request(self, op: str, **args: Any) -> dict[str, Any]:
         if not self.alive:

@@ -24,6 +24,17 @@ import numpy as np
 
 from vbank.avatar.face import FaceSprites
 from vbank.avatar.track import AvatarTrack
+from vbank.media.events import (
+    AgentEnd,
+    BargeIn,
+    Caption,
+    HandingOver,
+    Interrupted,
+    MediaEvent,
+    Said,
+    ServiceRequested,
+    Utterance,
+)
 from vbank.media.relay import Fanout
 from vbank.speech import SpeechError
 from vbank.speech.agent import (
@@ -55,7 +66,7 @@ from vbank.speech.whisper import shared_whisper, shared_whisper_zh
 log = logging.getLogger(__name__)
 
 FAQ_PATH = Path(__file__).resolve().parents[2] / "scenes" / "faq.yaml"
-EventSink = Callable[[dict[str, Any]], None]
+EventSink = Callable[[MediaEvent], None]
 #: the longest the digital human waits for a recognition before it asks to hear it again
 RECOGNITION_TIMEOUT_S = 3.0
 #: Chinese examples this short are also listened for as commands
@@ -160,12 +171,12 @@ class DigitalHuman:
     def _barge_in(self) -> None:
         dropped = self.audio.flush()
         if self.scripted and self._script:
-            self._emit({"event": "interrupted", "unsaid": [i[1] for i in self._script if i]})
+            self._emit(Interrupted([i[1] for i in self._script if i]))
             self._script = [i for i in self._script if i is None]  # an ending still ends
         if self._speaking is not None and not self._speaking.done():
             self._speaking.cancel()
         if dropped:
-            self._emit({"event": "barge_in", "dropped_s": dropped * 0.02})
+            self._emit(BargeIn(dropped * 0.02))
 
     async def _recognize(self, turn: TurnEnded, text: str | None,
                          expected: list[str]) -> Recognition:
@@ -187,8 +198,7 @@ class DigitalHuman:
         if self.scripted:
             heard = await self._recognize(turn, text, list(self.expect))
             if heard.text or heard.phrase:
-                self._emit({"event": "speech", "role": "customer", "text": heard.text,
-                            "phrase": heard.phrase, "spotted": [], "at": time.time()})
+                self._emit(Utterance("customer", heard.text, time.time(), heard.phrase))
             return
         # free questions: the intent model reads the words themselves (snapping them to the
         # FAQ's examples, or scoring those against the audio, would force off-script speech
@@ -200,8 +210,7 @@ class DigitalHuman:
             scored = heard.phrase in commands
             # a scored request is shown as the words it is: the transcript of a Chinese
             # command is often other characters of about the same sound
-            self._emit({"event": "caption", "speaker": "customer",
-                        "text": heard.phrase if scored else heard.text or text})
+            self._emit(Caption("customer", str(heard.phrase) if scored else heard.text or text))
             if scored:  # a short request the recogniser scored
                 intent: str | None = commands[str(heard.phrase)]
             else:
@@ -239,14 +248,14 @@ class DigitalHuman:
             item = self._script.pop(0)
             if item is None:
                 await drain(self.audio)
-                self._emit({"event": "agent_end", "reason": "flow_complete"})
+                self._emit(AgentEnd("flow_complete"))
                 return
             text, key = item
             for clause in split_clauses(text):
                 pcm = await asyncio.to_thread(voice.synthesize, clause)
                 self.audio.play(pcm, tag=clause)
             await drain(self.audio)
-            self._emit({"event": "said", "text": text, "key": key, "at": time.time()})
+            self._emit(Said(text, key, time.time()))
 
     def _act(self, actions: list[Action]) -> None:
         self._speaking = self._spawn(self._perform(actions))
@@ -260,15 +269,15 @@ class DigitalHuman:
                     self.audio.play(pcm, tag=clause)
             elif isinstance(action, StartService):
                 await drain(self.audio)  # the customer hears what happens next first
-                self._emit({"event": "start_service", "service": action.service})
+                self._emit(ServiceRequested(action.service))
             else:
                 await drain(self.audio)  # let the customer hear the goodbye first
-                kind = "hand_over" if isinstance(action, HandOver) else "agent_end"
-                self._emit({"event": kind, "reason": getattr(action, "reason", "")})
+                reason = getattr(action, "reason", "")
+                self._emit(HandingOver(reason) if isinstance(action, HandOver)
+                           else AgentEnd(reason))
 
     def _clause_started(self, tag: object, at: float) -> None:
-        self._emit({"event": "caption", "speaker": "digital_human", "text": str(tag),
-                    "at": at})
+        self._emit(Caption("digital_human", str(tag), at))
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

@@ -15,8 +15,8 @@ import logging
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import Any
 
+from vbank.media.events import MediaEvent, Utterance
 from vbank.media.relay import Fanout
 from vbank.speech import SpeechError
 from vbank.speech.asr import KeyphraseSpotter, Recognizer
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 #: worker busy for a moment delivers late, which must not look like a pause). Clauses are
 #: also listened for by their comma-separated parts, so a reader's pause at a comma is fine.
 EAR_END_SILENCE_S = 0.4
-EventSink = Callable[[dict[str, Any]], None]
+EventSink = Callable[[MediaEvent], None]
 
 
 @cache
@@ -97,9 +97,8 @@ class LegEar:
         log.debug("%s: %.1f s of speech (%s), spotted %s", self.role,
                   turn.ended - turn.started, heard.mode, spotted)  # never the words: PII
         if heard.text or heard.phrase or spotted:
-            self._emit({"event": "speech", "role": self.role, "text": heard.text,
-                        "phrase": heard.phrase, "spotted": spotted,
-                        "duration_s": round(turn.ended - turn.started, 2), "at": ended_at})
+            self._emit(Utterance(self.role, heard.text, ended_at, heard.phrase, list(spotted),
+                             round(turn.ended - turn.started, 2)))
 
     async def stop(self) -> None:
         await self._listener.stop()
