@@ -13,9 +13,15 @@ import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.jitterbuffer import JitterBuffer
 
 from vbank.media.events import LegClosed, LegState, MediaEvent, to_wire
@@ -40,6 +46,38 @@ AUDIO_PREFETCH = 1
 
 #: where a call's events go, as the JSON objects a worker sends (``media.events.to_wire``)
 EventSink = Callable[[dict[str, Any]], None]
+
+
+class Ear(Protocol):
+    """What hears a participant for captions and the quality check (``speech.ears.LegEar``):
+    the phrases a step listens for first, and those searched for in every utterance."""
+
+    expect: list[str]
+    spot: list[str]
+
+    def listen(self, fanout: Fanout | None) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Agent(Protocol):
+    """A participant the media node runs in place of a teller (``speech.digital_human``):
+    it hears the customer and sends its voice and face."""
+
+    expect: list[str]
+
+    @property
+    def audio(self) -> MediaStreamTrack: ...
+
+    @property
+    def video(self) -> MediaStreamTrack: ...
+
+    def listen(self, fanout: Fanout | None) -> None: ...
+
+    def say(self, lines: list[tuple[str, str]], end: bool = False,
+            replace: bool = False) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def other(role: str) -> str:
@@ -196,10 +234,10 @@ class CallMedia:
         self._emit = emit
         self.legs: dict[str, Leg] = {}
         #: a server-side participant serving the customer while no teller does
-        self.agent: Any = None
+        self.agent: Agent | None = None
         self._agent_sources: dict[str, Fanout] = {}
         #: per role, what hears that participant (``speech.ears.LegEar``) for captions and QC
-        self.ears: dict[str, Any] = {}
+        self.ears: dict[str, Ear] = {}
         self._numbers = {role: 0 for role in ROLES}
         self.recordings: list[RecordingInfo] = []
         self._snapshots = 0  # numbers snapshot-<n>.jpg in this session's directory
@@ -246,7 +284,7 @@ class CallMedia:
             heard = self.legs.get(role)
             ear.listen(heard.incoming.get("audio") if heard else None)
 
-    def attach_agent(self, agent: Any) -> None:
+    def attach_agent(self, agent: Agent) -> None:
         """Let a server-side participant (the digital human) serve the customer."""
         self.agent = agent
         self._agent_sources = {"audio": Fanout(agent.audio), "video": Fanout(agent.video)}

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vbank.media.events import Status, to_wire
 from vbank.rtc import RtcError
 from vbank.rtc.call import CallMedia, EventSink
 from vbank.rtc.lag import LoopLagMonitor
 from vbank.rtc.snapshot import SNAPSHOT_TIMEOUT_S, NoVideo
+
+if TYPE_CHECKING:
+    from vbank.speech.digital_human import SpeechModels
 
 #: how often the node reports its load to the server
 STATUS_INTERVAL_S = 1.0
@@ -26,7 +29,7 @@ class MediaNode:
     """Hosts calls; one per process."""
 
     def __init__(self, recordings_dir: Path, ice_servers: list[str], emit: EventSink,
-                 speech: Any = None) -> None:
+                 speech: SpeechModels | None = None) -> None:
         self.recordings_dir = recordings_dir
         self.ice_servers = ice_servers
         self._emit = emit

@@ -21,7 +21,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vbank.media.events import BadMediaEvent, FromMedia, Status, WorkerLost, parse
 from vbank.media.packets import install_passthrough, uninstall_passthrough
@@ -29,6 +29,9 @@ from vbank.rtc import AdmissionRefused, RtcError
 from vbank.rtc.ice import restrict_host_addresses, unrestrict_host_addresses
 from vbank.rtc.node import MediaNode
 from vbank.rtc.snapshot import SNAPSHOT_TIMEOUT_S, NoVideo
+
+if TYPE_CHECKING:
+    from vbank.speech.digital_human import SpeechModels
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ class LocalMediaClient(MediaClient):
     name = "local"
 
     def __init__(self, recordings_dir: Path, ice_servers: list[str],
-                 on_event: EventHandler, speech: Any = None) -> None:
+                 on_event: EventHandler, speech: SpeechModels | None = None) -> None:
         super().__init__()
 
         self.node = MediaNode(recordings_dir, ice_servers,
@@ -292,7 +295,7 @@ class MediaPool:
         self.clients = []
 
 
-def load_speech() -> Any:
+def load_speech() -> SpeechModels:
     """The digital human's models for this process, with a line on stderr while they load."""
     from vbank.speech.digital_human import SpeechModels
 
