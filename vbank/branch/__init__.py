@@ -4,7 +4,8 @@ The hub (``hub.Branch``) sits between the signaling WebSocket (``api.ws``), the 
 rules and the queue (``domain``), the media workers (``rtc.worker``) and the database. Around
 it, each with one job and importing nothing of it: ``outbox`` (who is signed in, sends),
 ``board`` (queue pushes), ``sealing`` (recordings and evidence), ``routing`` (who the
-digital human serves), ``duties`` (background tasks) and ``errors``.
+digital human serves), ``assistant`` (its side of the hub), ``nodes`` (other nodes'
+messages), ``duties`` (background tasks) and ``errors``.
 """
 
 from vbank.branch.errors import BranchError

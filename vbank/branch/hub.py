@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import secrets
 import time
@@ -23,6 +22,7 @@ from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from vbank.auth import Role
+from vbank.branch.assistant import Assistant
 from vbank.branch.board import QueueBoard
 from vbank.branch.duties import Duties
 from vbank.branch.errors import BranchError
@@ -117,6 +117,8 @@ class Branch:
         #: what this node's tellers chose (status, skills), to put back if Redis loses it
         self.teller_choices: dict[str, tuple[TellerStatus, list[str]]] = {}
         self._reset_at: float | None = None  # monotonic time of the last rebuild
+        #: the digital assistant's side: who it serves, its hand-overs
+        self.assistant = Assistant(self)
         #: what the other nodes tell this one (multi-node mode)
         self.nodes = OtherNodes(self, cluster) if cluster is not None else None
 
@@ -145,7 +147,7 @@ class Branch:
             for ticket in await self.queue.waiting(sid):
                 live = self.live.get(ticket.session_id)  # this node's customers only
                 if live is not None and await self.routing.to_assistant(live, ticket, now):
-                    await self.serve_with_digital_human(live)
+                    await self.assistant.serve(live)
 
     def counters_open(self, now: datetime | None = None) -> bool:
         return self.routing.counters_open(now)
@@ -310,83 +312,9 @@ class Branch:
         if live.state != "queued":
             return  # taken (or left) while the message was on its way
         if digital_human or await self.routing.agent_should_serve(service):
-            await self.serve_with_digital_human(live)
+            await self.assistant.serve(live)
         else:
             self.board.changed(service)
-
-    async def serve_with_digital_human(self, live: LiveSession) -> None:
-        """Pair a waiting customer with the digital human, unless they asked for a person
-        or were taken (by a teller, or by leaving) while it was being arranged."""
-        if not live.life.may_meet_assistant:
-            return
-        if not self.routing.agent_enabled:
-            await self.outbox.send(live.customer, {"type": "notice", "message": (
-                "The digital assistant is not available; you keep your place for a teller.")})
-            return
-        try:
-            self.media.admit(live.id)
-        except AdmissionRefused:
-            if live.life.assistant_full():  # say it once; the router retries every second
-                await self.outbox.send(live.customer, {"type": "notice", "message": (
-                    "The digital assistant is busy; it will take you in a moment, and you "
-                    "keep your place for a teller.")})
-            return
-        ticket = await self.queue.remove(live.id)
-        if ticket is None:
-            return  # a teller took the ticket meanwhile: their pairing follows
-        if not live.life.may_meet_assistant:
-            # they left (their media was closed with the session) or asked for a person
-            # while the ticket was being taken: a waiting customer keeps their place
-            if not live.life.ended:
-                await self.queue.restore(ticket)
-            return
-        pairing = live.life.pair_with_assistant()
-        live.call_started = live.call_started or time.monotonic()
-        await self.outbox.send(live.customer, {
-            "type": "paired", "session_id": live.id, "service": live.service,
-            "language": live.language,
-            "role": "customer", "peer": {"name": "vbank digital assistant",
-                                         "role": "digital_human"}})
-        self.duties.spawn(self._watch_agent_media(live, pairing))
-        if self.media.placement.get(live.id) is not None:
-            # the customer's media is still up (a teller dropped, or a requeue): the
-            # assistant takes it over now; no new offer will come to start it
-            with contextlib.suppress(RtcError):
-                await self._start_agent(live)
-        self.board.changed(live.service)
-
-    async def _start_agent(self, live: LiveSession) -> None:
-        """Start the digital human on the customer's connected media (``RtcError``: the
-        customer's media is not connected; their next offer starts it)."""
-        if live.life.agent_started or not live.life.serving_assistant:
-            return  # started already (the customer's offer came first), or no longer theirs
-        client = self.media.placement[live.id]
-        live.life.assistant_starting()  # before any await: an offer meanwhile starts no second
-        scripted = self.business.has_flow(live.service)
-        try:
-            points = None
-            if not scripted and self.rewards is not None:
-                points = await self.rewards.facts(live.customer)
-            await client.request("start_digital_human", session_id=live.id,
-                                 language=live.language, scripted=scripted, points=points)
-        except BaseException:
-            if live.life.serving_assistant:
-                live.life.assistant_stopped()
-            raise
-        if scripted:
-            self.duties.spawn(self.business.start_for_agent(live))
-
-    async def _watch_agent_media(self, live: LiveSession, pairing: int) -> None:
-        """A customer never waits long on an assistant whose media does not start: after
-        ``agent_media_timeout_s`` they go back to the head of the queue, told why."""
-        await asyncio.sleep(self.settings.agent_media_timeout_s)
-        if live.life.assistant_late(pairing) and self.live.get(live.id) is live:
-            log.warning("the digital human's media for %s did not start within %.0f s: "
-                        "back to the head of the queue", live.id,
-                        self.settings.agent_media_timeout_s)
-            await self._back_in_line(live, {"type": "notice", "message": (
-                "The digital assistant could not connect. You are first in line for a "
-                "teller. · 数字员工未能接通，您已排在第一位")}, "assistant_unavailable")
 
     async def ask_for(self, conn: Connection, who: str) -> None:
         """The customer asks for a person (the digital human hands over; a waiting customer
@@ -400,11 +328,11 @@ class Branch:
             if live.agent:
                 raise BranchError("bad_message", "you are already with the digital assistant")
             live.life.ask_for_assistant()
-            await self.serve_with_digital_human(live)
+            await self.assistant.serve(live)
             return
         live.life.ask_for_person()
         if live.agent:
-            await self._agent_hands_over(live, "asked")
+            await self.assistant.hands_over(live, "asked")
         else:
             await conn.send({"type": "notice", "message": (
                 "You will wait for a teller; you keep your place in the queue.")})
@@ -519,7 +447,7 @@ class Branch:
             check_offer_sdp(sdp, self.settings.max_sdp_bytes, self.settings.max_sdp_media)
             answer = await self.media.offer(session_id, role, sdp)
             if live.agent and not live.life.agent_started and role == "customer":
-                await self._start_agent(live)
+                await self.assistant.start_media(live)
             else:
                 self.duties.spawn(self.business.media_ready(live))
             return answer
@@ -552,9 +480,9 @@ class Branch:
                 transcript = {**message, "type": "transcript", "session_id": live.id}
                 spawn(self._send_transcript(live.service, transcript))
             case HandingOver(reason=reason) if live is not None and live.agent:
-                spawn(self._agent_hands_over(live, reason))
+                spawn(self.assistant.hands_over(live, reason))
             case ServiceRequested(service=service) if live is not None and live.agent:
-                spawn(self._agent_starts_service(live, service))
+                spawn(self.assistant.starts_service(live, service))
             case AgentEnd() if live is not None and live.agent:
                 spawn(self.end(live, "completed"))
             case WorkerLost():
@@ -632,79 +560,9 @@ class Branch:
                                          "assistant": self.routing.agent_enabled})
         self.board.changed(live.service)
 
-    async def _back_in_line(self, live: LiveSession, first: dict[str, Any],
-                            reason: str | None = None) -> None:
-        """The assistant stops serving the customer, who goes first in line for a person,
-        session kept; ``first`` is what they are told before ``requeued``."""
-        if not live.life.serving_assistant:
-            return  # the session ended, or was handed over, while this was decided
-        live.life.back_in_line()
-        client = self.media.placement.get(live.id)
-        if client is not None:
-            with contextlib.suppress(RtcError):
-                await client.request("stop_digital_human", session_id=live.id)
-        if live.ticket is not None:
-            live.ticket = await self.queue.requeue_at_head(live.ticket)
-        await self.outbox.send(live.customer, first)
-        await self.outbox.send(live.customer, {"type": "requeued", "session_id": live.id,
-                                         "position": await self.queue.position(live.id),
-                                         **({"reason": reason} if reason else {})})
-        self.board.changed(live.service)
-
     async def hand_over_to_person(self, live: LiveSession) -> None:
-        """The customer asked the digital human, mid-flow, for a person: first in line, the
-        flow's state kept for the teller."""
-        if live.life.ended:
-            return
-        live.life.ask_for_person()
-        await self._agent_hands_over(live, "asked")
-
-    async def _agent_hands_over(self, live: LiveSession, reason: str) -> None:
-        """The digital human passes the customer to a person: first in line, session kept."""
-        if not live.agent or live.state != "in_call":
-            return  # already handed over (the customer asked while the avatar decided to)
-        await self._back_in_line(live, {"type": "handed_over", "session_id": live.id,
-                                        "reason": reason})
-
-    async def _agent_starts_service(self, live: LiveSession, service: str) -> None:
-        """The customer asked the digital human for a service: the same call, session and
-        recording go on with it. The assistant runs the service's flow where it has one (the
-        flow a teller would run); otherwise the customer is first in line for a teller of
-        that service, told so (the assistant has said it)."""
-        if service not in SERVICES or service == live.service or not live.agent \
-                or live.state != "in_call":
-            return
-        previous, live.service = live.service, service
-        async with self.db.begin() as db:
-            row = await repo.get_session(db, live.id)
-            if row is not None:
-                row.service = service
-        await self.business.service_changed(live, previous)
-        await self.outbox.send(live.customer, {"type": "service", "session_id": live.id,
-                                         "service": service, "previous": previous})
-        if live.ticket is not None:
-            live.ticket = dataclasses.replace(live.ticket, service=service)
-        if not self.business.has_flow(service):
-            await self._back_in_line(live, {"type": "notice", "message": (
-                "You are first in line for a teller for your new service. · "
-                "您已优先排队等候人工柜员办理新业务")}, "service_changed")
-            self.board.changed(previous)
-            return
-        client = self.media.placement.get(live.id)
-        try:
-            if client is None:
-                raise RtcError("the customer's media is not connected")
-            await client.request("stop_digital_human", session_id=live.id)
-            if live.life.serving_assistant:  # still theirs once stopped
-                live.life.assistant_stopped()
-                await self._start_agent(live)
-        except RtcError as exc:
-            log.warning("the assistant could not start %s for %s: %s", service, live.id, exc)
-            await self._back_in_line(live, {"type": "notice", "message": (
-                "The digital assistant could not start this service. You are first in line "
-                "for a teller. · 数字员工无法办理此业务，您已排在第一位")},
-                "assistant_unavailable")
-        self.board.changed(previous)
+        """The customer asked the digital human, mid-flow, for a person."""
+        await self.assistant.hand_over_to_person(live)
 
     async def _grace_then_end(self, live: LiveSession) -> None:
         await asyncio.sleep(self.settings.reconnect_grace_s)
