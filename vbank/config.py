@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     )
     max_sessions_per_worker: int = Field(6, ge=1)
     admission_max_lag_ms: float = Field(50.0, gt=0)
+    #: lag samples (one per 0.1 s) the server takes before its lag may refuse a call: on
+    #: fewer, the p95 is the one worst sample, a single hiccup (a new session just after a
+    #: start was refused for one)
+    admission_lag_samples: int = Field(10, ge=1)
 
     max_ws_message_bytes: int = Field(65536, ge=1024)
     ws_auth_timeout_s: float = Field(5.0, gt=0)

@@ -26,7 +26,8 @@ async def available_teller(url: str, name: str) -> Participant:
 async def test_lagging_event_loop_refuses_the_call_and_keeps_the_customer_queued(
         tmp_path: Path) -> None:
     # Any measurable lag exceeds this threshold, so every accept meets a "lagging" server.
-    server = start_server(tmp_path, env={"VBANK_ADMISSION_MAX_LAG_MS": "0.000001"})
+    server = start_server(tmp_path, env={"VBANK_ADMISSION_MAX_LAG_MS": "0.000001",
+                                         "VBANK_ADMISSION_LAG_SAMPLES": "1"})
     try:
         c, session_id = await waiting_customer(server.url, "alice")
         t = await available_teller(server.url, "tina")

@@ -32,3 +32,21 @@ def test_a_stall_shows_and_a_reset_forgets_it_with_the_sample_in_flight() -> Non
     stalled, after = asyncio.run(run())
     assert stalled > 150
     assert after < 100  # the stall before the reset is not counted
+
+
+def test_one_hiccup_on_few_samples_refuses_nothing_until_enough_are_taken() -> None:
+    async def run() -> tuple[bool, bool, bool]:
+        lag = LoopLagMonitor(interval_s=0.02)
+        lag.start()
+        await asyncio.sleep(0.01)
+        block(0.1)  # a start-up hiccup in the first sample
+        await asyncio.sleep(0.03)
+        early = lag.lags(50, min_samples=10), lag.lags(50, min_samples=1)
+        await asyncio.sleep(0.4)  # more samples, all on time: the hiccup is under the p95
+        later = lag.lags(50, min_samples=10)
+        await lag.stop()
+        return early[0], early[1], later
+
+    judged_early, on_one_sample, judged_later = asyncio.run(run())
+    assert on_one_sample  # the hiccup alone is the p95
+    assert not judged_early and not judged_later

@@ -613,7 +613,8 @@ class Branch:
         return info
 
     def _admission_refusal(self) -> str | None:
-        if self.lag.p95_ms > self.settings.admission_max_lag_ms:
+        if self.lag.lags(self.settings.admission_max_lag_ms,
+                         self.settings.admission_lag_samples):
             return "The branch is very busy right now; the customer keeps their place."
         if not self.media.has_capacity():
             return "Every video line is busy right now; the customer keeps their place."

@@ -52,6 +52,11 @@ class LoopLagMonitor:
     def p95_ms(self) -> float:
         return self.percentile_ms(0.95)
 
+    def lags(self, limit_ms: float, min_samples: int = 1) -> bool:
+        """Whether the p95 lag is over ``limit_ms``, judged on at least ``min_samples``
+        samples (False on fewer)."""
+        return len(self._samples) >= min_samples and self.p95_ms > limit_ms
+
     @property
     def last_ms(self) -> float:
         return self._samples[-1] * 1000.0 if self._samples else 0.0
