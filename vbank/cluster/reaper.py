@@ -9,11 +9,11 @@ stay busy for good, and the digital human would wait for tellers who are not the
 Every node refreshes ``alive:<node>`` each second, with a lifetime of ``node_timeout_s``,
 and is a member of the set ``nodes``. A node whose key has expired is presumed dead; the
 first live node to take the lock ``reaping:<node>`` removes its part (``reap``) and tells
-the people concerned (``Branch.node_lost``). A node starting also reaps its own name: what
-a previous run under that name left. A node that was only cut off from Redis for that long
-notices, when it is back, that its key had expired, and puts its part back as after a
-Redis restart. Records in the database are not touched here: a node ends its own open
-sessions when it starts again (``store.recovery``).
+the people concerned (``vbank.branch.nodes.OtherNodes.node_lost``). A node starting also
+reaps its own name: what a previous run under that name left. A node that was only cut off
+from Redis for that long notices, when it is back, that its key had expired, and puts its
+part back as after a Redis restart. Records in the database are not touched here: a node
+ends its own open sessions when it starts again (``store.recovery``).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ Keys (under the prefix, ``vbank:`` by default):
 Every command that reads and then writes is one Lua script, so it runs whole: an ``accept``
 on node 1 and one on node 2 can never take the same ticket, and a teller set ``away`` never
 receives a customer. Arrival order is the enqueue time in milliseconds, not a counter, so
-that queues rebuilt from the database after Redis lost its data (``Cluster.rebuild``) keep
-the order customers came in.
+that queues rebuilt from the database after Redis lost its data
+(``vbank.branch.nodes.OtherNodes.rebuild``) keep the order customers came in.
 """
 
 from __future__ import annotations
