@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -134,6 +135,9 @@ class WorkerLost:
 
 MediaEvent = (LegState | LegClosed | Utterance | Said | Caption | Interrupted | BargeIn
               | ServiceRequested | HandingOver | AgentEnd | Status | WorkerLost)
+
+#: where a participant the media node runs (an ear, the digital human) sends its events
+EventSink = Callable[[MediaEvent], None]
 
 EVENTS: dict[str, type[MediaEvent]] = {cls.KIND: cls for cls in typing.get_args(MediaEvent)}
 

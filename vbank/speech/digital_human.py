@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,9 @@ from vbank.media.events import (
     AgentEnd,
     BargeIn,
     Caption,
+    EventSink,
     HandingOver,
     Interrupted,
-    MediaEvent,
     Said,
     ServiceRequested,
     Utterance,
@@ -66,7 +65,6 @@ from vbank.speech.whisper import shared_whisper, shared_whisper_zh
 log = logging.getLogger(__name__)
 
 FAQ_PATH = Path(__file__).resolve().parents[2] / "scenes" / "faq.yaml"
-EventSink = Callable[[MediaEvent], None]
 #: the longest the digital human waits for a recognition before it asks to hear it again
 RECOGNITION_TIMEOUT_S = 3.0
 #: Chinese examples this short are also listened for as commands

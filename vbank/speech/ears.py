@@ -13,10 +13,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from functools import cache
 
-from vbank.media.events import MediaEvent, Utterance
+from vbank.media.events import EventSink, Utterance
 from vbank.media.relay import Fanout
 from vbank.speech import SpeechError
 from vbank.speech.asr import KeyphraseSpotter, Recognizer
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 #: worker busy for a moment delivers late, which must not look like a pause). Clauses are
 #: also listened for by their comma-separated parts, so a reader's pause at a comma is fine.
 EAR_END_SILENCE_S = 0.4
-EventSink = Callable[[MediaEvent], None]
 
 
 @cache
